@@ -1,0 +1,33 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Both set up first.
+PYTHON ?= python3
+VENV ?= .venv
+# torch is installed first and pinned: a looser spec lets pip pull a multi-GB CUDA build.
+# Elsewhere, pick the CPU wheel index, e.g.
+#   make setup TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.edgepress-setup
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/edgepress demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) edgepress-demo out .pytest_cache

@@ -1,0 +1,55 @@
+"""edgepress: compress trained models, convert them to edge formats, measure them on targets.
+
+Example:
+    >>> import edgepress, torch
+    >>> m = edgepress.from_torch(net, torch.randn(1, 3, 32, 32))
+    >>> arts = edgepress.convert(m, ["onnx"], out_dir="out")
+    >>> results = edgepress.bench(arts, target="host-cpu", reference=m)
+
+Importing this package imports no heavy framework; each function imports what it needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (loaded on first attribute access)
+_EXPORTS = {
+    "Format": "edgepress.artifact",
+    "Artifact": "edgepress.artifact",
+    "InputSpec": "edgepress.artifact",
+    "TensorSpec": "edgepress.artifact",
+    "Recipe": "edgepress.passes",
+    "Pass": "edgepress.passes",
+    "RunSettings": "edgepress.targets.base",
+    "BenchResult": "edgepress.measure",
+    "EdgepressError": "edgepress.errors",
+    "from_torch": "edgepress.intake",
+    "from_factory": "edgepress.intake",
+    "load": "edgepress.intake",
+    "convert": "edgepress.api",
+    "bench": "edgepress.measure",
+    "write_results": "edgepress.report.results",
+    "read_results": "edgepress.report.results",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:
+    from edgepress.api import convert
+    from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
+    from edgepress.measure import BenchResult, bench
+    from edgepress.errors import EdgepressError
+    from edgepress.intake import from_factory, from_torch, load
+    from edgepress.passes import Pass, Recipe
+    from edgepress.report.results import read_results, write_results
+    from edgepress.targets.base import RunSettings
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'edgepress' has no attribute {name!r}")

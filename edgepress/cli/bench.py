@@ -1,0 +1,60 @@
+"""``edgepress bench ARTIFACT... --target host-cpu [--ref MODEL] [--data FILE] [--json OUT]``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from edgepress.cli.common import cli_errors, console, err_console, parse_shape, step
+from edgepress.errors import BadInputError
+
+
+@cli_errors
+def command(
+    artifacts: Annotated[list[Path], typer.Argument(help="Artifacts to measure (.onnx, .pt2, ...).")],
+    target: Annotated[str, typer.Option(help="Comma-separated targets; see 'edgepress targets'.")] = "host-cpu",
+    ref: Annotated[Optional[Path], typer.Option("--ref", help="Reference (original) model for drift.")] = None,
+    data: Annotated[Optional[Path], typer.Option(help=".npz with x (and labels y), or .npy; default: seeded random inputs.")] = None,
+    json_out: Annotated[Optional[str], typer.Option("--json", help="Write results JSON here ('-' for stdout).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="Runtime threads (default: all cores).")] = None,
+    iters: Annotated[int, typer.Option(help="Minimum timed runs.")] = 50,
+    min_seconds: Annotated[float, typer.Option(help="Minimum seconds of timed runs.")] = 1.0,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up runs.")] = 5,
+    input_shape: Annotated[Optional[str], typer.Option(help="Input shape for TorchScript files, e.g. 1x3x224x224.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table, no progress.")] = False,
+) -> None:
+    """Measure artifacts: latency, memory and drift against --ref. Exit 1 if any cell failed."""
+    from edgepress import intake
+    from edgepress.measure import bench
+    from edgepress.report.results import results_document, write_results
+    from edgepress.report.table import results_table
+    from edgepress.targets.base import RunSettings
+
+    settings = _settings(RunSettings, threads, iters, min_seconds, warmup)
+    shape = parse_shape(input_shape)
+    arts = [intake.load(p, input_shape=shape) for p in artifacts]
+    reference = intake.load(ref, input_shape=shape) if ref else None
+    with step(f"measuring {len(arts)} artifact(s) on {target}", quiet):
+        results = bench(arts, target=target, reference=reference, data=data, settings=settings)
+    if json_out == "-":
+        print(json.dumps(results_document(results), indent=2, default=str))
+    elif json_out:
+        write_results(json_out, results)
+    if not quiet and json_out != "-":
+        console.print(results_table(results))
+        if json_out:
+            console.print(f"results: {json_out}", highlight=False)
+    failed = [r for r in results if r.error]
+    if failed:
+        err_console.print(f"{len(failed)} of {len(results)} measurement(s) failed", highlight=False)
+        raise typer.Exit(1)
+
+
+def _settings(cls: type, threads: int | None, iters: int, min_seconds: float, warmup: int) -> object:
+    if iters < 1 or min_seconds < 0 or warmup < 0 or (threads is not None and threads < 1):
+        raise BadInputError("--iters and --threads must be at least 1; --min-seconds and --warmup not negative")
+    extra = {"threads": threads} if threads else {}
+    return cls(min_iters=iters, min_seconds=min_seconds, warmup=warmup, **extra)

@@ -1,0 +1,31 @@
+"""``edgepress demo``: train, convert and measure the built-in digits model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgepress.cli.common import cli_errors, console, err_console
+
+
+@cli_errors
+def command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the artifacts and results.json.")] = Path("edgepress-demo"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the results path.")] = False,
+) -> None:
+    """Train a small CNN on scikit-learn's digits, convert it, measure it on host-cpu."""
+    from edgepress.demo import run_demo
+    from edgepress.report.table import results_table
+
+    def progress(message: str) -> None:
+        if not quiet:
+            err_console.print(f"[dim]·[/] {message}", highlight=False)
+
+    results = run_demo(out, progress=progress)
+    if not quiet:
+        console.print(results_table(results))
+    console.print(f"results: {out / 'results.json'}", highlight=False)
+    if any(r.error for r in results):
+        raise typer.Exit(1)

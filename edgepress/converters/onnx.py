@@ -1,0 +1,93 @@
+"""``convert.onnx``: PyTorch -> ONNX with torch.onnx's dynamo exporter, checked by onnx.checker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from edgepress.artifact import Artifact, Format
+from edgepress.converters.common import convert_with, quiet_exporter, torch_program
+from edgepress.errors import ConversionError
+from edgepress.passes import register
+
+# Above this many bytes of weights, keep them in NAME.onnx.data (protobuf's 2 GB limit).
+EXTERNAL_DATA_THRESHOLD = 1 << 30
+
+
+@register
+@dataclass(frozen=True)
+class ConvertOnnx:
+    """Export to ONNX (dynamo exporter), with an optional dynamic batch dimension.
+
+    Large models keep their weights in a side file ``NAME.onnx.data``; edgepress treats
+    the pair as one artifact (hashed, sized and moved together).
+    """
+
+    name: ClassVar[str] = "convert.onnx"
+    summary: ClassVar[str] = "PyTorch -> ONNX (torch.onnx dynamo exporter, onnx.checker verified)"
+    accepts: ClassVar[frozenset[Format]] = frozenset({Format.TORCH, Format.TORCH_EXPORT})
+
+    opset: int = 18
+    dynamic_batch: bool = True
+
+    def output_format(self, source: Format) -> Format:
+        return Format.ONNX
+
+    def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
+        from edgepress.intake import onnx_input_spec
+
+        def spec_of(path: Path) -> Any:
+            import onnx
+
+            spec = onnx_input_spec(onnx.load(str(path), load_external_data=False))
+            return spec.with_batch_name().with_layout(artifact.input_spec.layout)
+
+        return convert_with(self, artifact, out_dir, Format.ONNX, self._write, spec_of)
+
+    def _write(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
+        import onnx
+        import torch
+
+        program = torch_program(source)
+        if not self.dynamic_batch:
+            program = _static_program(source, program)
+        big = sum(p.numel() * p.element_size() for p in program.state_dict.values()) > EXTERNAL_DATA_THRESHOLD
+        with quiet_exporter():
+            torch.onnx.export(program, (), str(path), dynamo=True, opset_version=self.opset, external_data=big, verbose=False)
+        try:
+            onnx.checker.check_model(str(path), full_check=True)
+        except onnx.checker.ValidationError as exc:
+            raise ConversionError(f"the exported ONNX model failed onnx.checker: {str(exc).splitlines()[0]}") from None
+        side = path.with_name(path.name + ".data")
+        model = onnx.load(str(path), load_external_data=False)
+        _check_opset(model, self.opset)
+        return ((side,) if side.exists() else ()), {"converter": f"torch.onnx {torch.__version__}", "ops": op_counts(model)}
+
+
+def _check_opset(model: Any, wanted: int) -> None:
+    """torch.onnx silently keeps opset 18 when it cannot down-convert: refuse that."""
+    got = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if got != wanted:
+        raise ConversionError(
+            f"torch.onnx could not produce opset {wanted} for this model (it made opset {got}); "
+            f"use opset {got} or newer, or convert with a runtime that reads opset {got}"
+        )
+
+
+def _static_program(source: Artifact, program: Any) -> Any:
+    """Re-export with every dimension fixed to the example input's size."""
+    import torch
+
+    if source.format is Format.TORCH:
+        return torch.export.export(source.model.module, source.model.example_inputs)
+    return program  # a .pt2 keeps the shapes it was exported with
+
+
+def op_counts(model: Any) -> dict[str, int]:
+    """How many nodes of each operator type an ONNX graph holds (domain-qualified if not ai.onnx)."""
+    counts: dict[str, int] = {}
+    for node in model.graph.node:
+        key = f"{node.domain}::{node.op_type}" if node.domain not in ("", "ai.onnx") else node.op_type
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))

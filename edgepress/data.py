@@ -1,0 +1,117 @@
+"""Evaluation data: files, arrays, or seeded random inputs, checked against an InputSpec.
+
+A ``.npz`` file holds the inputs as ``x`` (one-input models) or under each input's
+name, and optional integer labels ``y``; a ``.npy`` file holds ``x`` alone. Arrays are
+batch-first: ``x[i]`` is one sample.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgepress.artifact import InputSpec
+from edgepress.errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+DEFAULT_RANDOM_SAMPLES = 32
+
+
+@dataclass(frozen=True)
+class EvalData:
+    """Inputs (one batch-first array per model input), optional labels, and provenance."""
+
+    inputs: tuple[np.ndarray, ...]
+    labels: np.ndarray | None = None
+    random: bool = False
+
+    @property
+    def count(self) -> int:
+        return int(self.inputs[0].shape[0])
+
+
+def load_file(path: str | Path, spec: InputSpec) -> EvalData:
+    """Read a ``.npz`` / ``.npy`` file and check it against ``spec``."""
+    import numpy as np
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file {path} does not exist")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path} is not a readable .npz/.npy file: {exc}") from None
+    if isinstance(loaded, np.ndarray):
+        return from_arrays(loaded, None, spec)
+    with loaded:
+        names = spec.names
+        if len(names) == 1 and "x" in loaded.files:
+            inputs: Any = loaded["x"]
+        elif all(n in loaded.files for n in names):
+            inputs = tuple(loaded[n] for n in names)
+        else:
+            raise DataError(f"{path} has arrays {loaded.files}; expected 'x' or the input names {list(names)}")
+        labels = loaded["y"] if "y" in loaded.files else None
+        return from_arrays(inputs, labels, spec)
+
+
+def from_arrays(inputs: Any, labels: Any, spec: InputSpec) -> EvalData:
+    """Check user arrays (one array, or one per input) against ``spec`` and wrap them."""
+    import numpy as np
+
+    arrays = tuple(np.asarray(a) for a in (inputs if isinstance(inputs, (tuple, list)) else (inputs,)))
+    if len(arrays) != len(spec.tensors):
+        raise DataError(f"the model takes {len(spec.tensors)} input(s) {list(spec.names)}; the data has {len(arrays)}")
+    checked = tuple(_check_input(a, t) for a, t in zip(arrays, spec.tensors))
+    if len({a.shape[0] for a in checked}) != 1:
+        raise DataError("all input arrays must have the same number of samples (dimension 0)")
+    return EvalData(checked, _check_labels(labels, checked[0].shape[0]))
+
+
+def random_inputs(spec: InputSpec, count: int = DEFAULT_RANDOM_SAMPLES, seed: int = 0) -> EvalData:
+    """Seeded standard-normal inputs (integers in [0, 10) for integer inputs)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for tensor in spec.tensors:
+        shape = (count, *tensor.concrete_shape()[1:])
+        if np.dtype(tensor.dtype).kind in "iu":
+            arrays.append(rng.integers(0, 10, size=shape).astype(tensor.dtype))
+        else:
+            arrays.append(rng.standard_normal(shape).astype(tensor.dtype))
+    return EvalData(tuple(arrays), None, random=True)
+
+
+def _check_input(array: np.ndarray, tensor: Any) -> np.ndarray:
+    import numpy as np
+
+    expected = tensor.shape[1:]
+    found = array.shape[1:]
+    fits = len(found) == len(expected) and all(isinstance(e, str) or e == f for e, f in zip(expected, found))
+    if array.ndim == 0 or not fits:
+        want = "x".join(str(d) for d in ("N", *expected))
+        raise DataError(f"input {tensor.name!r} expects samples shaped {want}; the data is shaped {'x'.join(map(str, array.shape))}")
+    if array.shape[0] == 0:
+        raise DataError(f"input {tensor.name!r}: the data holds no samples")
+    want_dtype = np.dtype(tensor.dtype)
+    if array.dtype != want_dtype and not np.can_cast(array.dtype, want_dtype, casting="same_kind"):
+        raise DataError(f"input {tensor.name!r} expects {want_dtype}; the data is {array.dtype}")
+    return np.ascontiguousarray(array.astype(want_dtype, copy=False))
+
+
+def _check_labels(labels: Any, count: int) -> np.ndarray | None:
+    import numpy as np
+
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.shape[0] != count:
+        raise DataError(f"labels must be one integer per sample ({count}); got shape {labels.shape}")
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"labels must be integers (class indices); got {labels.dtype}")
+    return labels

@@ -1,0 +1,275 @@
+"""Model intake: wrap an in-memory PyTorch model, or load and validate a model file.
+
+Files are checked before any heavy import: a missing path, a file whose bytes are not
+the format its suffix claims, and a truncated archive each give a ModelLoadError that
+says what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
+from edgepress.errors import BadInputError, ModelLoadError
+
+SUFFIX_FORMATS = {
+    ".pt2": Format.TORCH_EXPORT,
+    ".pt": Format.TORCHSCRIPT,
+    ".onnx": Format.ONNX,
+    ".tflite": Format.TFLITE,
+    ".pte": Format.EXECUTORCH,
+    ".ptl": Format.TORCHSCRIPT_LITE,
+}
+
+
+@dataclass(frozen=True)
+class TorchModel:
+    """An in-memory PyTorch model with the example inputs that define its signature."""
+
+    module: Any  # torch.nn.Module, in eval mode
+    example_inputs: tuple[Any, ...]  # torch.Tensor each
+
+
+def from_torch(module: Any, example_inputs: Any, *, name: str = "model", dynamic_batch: bool = True) -> Artifact:
+    """Wrap a trained ``torch.nn.Module`` as an in-memory artifact.
+
+    Args:
+        module: the trained model; it is put in eval mode.
+        example_inputs: one tensor or a tuple of tensors, batch first.
+        name: base name for the files converted from it.
+        dynamic_batch: record dimension 0 as a dynamic ``batch`` dimension.
+
+    Example:
+        >>> art = edgepress.from_torch(net, torch.randn(1, 3, 32, 32))
+        >>> art.input_spec.layout
+        'NCHW'
+    """
+    import torch
+
+    if not isinstance(module, torch.nn.Module):
+        raise BadInputError(f"from_torch expects a torch.nn.Module, got {type(module).__name__}")
+    examples = tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    names = _forward_names(module, len(examples))
+    tensors = tuple(_tensor_spec(n, t, dynamic_batch) for n, t in zip(names, examples))
+    spec = InputSpec(tensors, layout=guess_layout(tensors[0].shape, prefer="NCHW"))
+    return Artifact(
+        format=Format.TORCH,
+        path=None,
+        sha256=_module_digest(module, examples),
+        size_bytes=sum(p.numel() * p.element_size() for p in module.state_dict().values()),
+        input_spec=spec,
+        report={"name": name},
+        model=TorchModel(module.eval(), examples),
+    )
+
+
+def load(path: str | Path, *, input_shape: Sequence[int] | None = None) -> Artifact:
+    """Load and validate a model file: ``.pt2``, TorchScript ``.pt``, ``.onnx``, ...
+
+    Args:
+        path: the model file.
+        input_shape: needed only for TorchScript files, which carry no input shapes.
+
+    Example:
+        >>> art = edgepress.load("model.pt2")
+        >>> art.format
+        <Format.TORCH_EXPORT: 'pt2'>
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelLoadError(f"model file {path} does not exist")
+    fmt = SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(SUFFIX_FORMATS)
+        raise ModelLoadError(f"{path}: unknown model suffix {path.suffix!r} (edgepress reads: {known})")
+    check_magic(path, fmt)
+    return _with_recorded_facts(_LOADERS[fmt](path, input_shape))
+
+
+def _with_recorded_facts(art: Artifact) -> Artifact:
+    """Restore lineage and conversion report from the sidecar edgepress wrote beside the file."""
+    from edgepress.storage import recorded_facts
+
+    facts = recorded_facts(art.path, art.sha256) if art.path else None
+    if not facts:
+        return art
+    spec = InputSpec.from_dict(facts["input_spec"]) if facts.get("input_spec") else art.input_spec
+    return art.derive(lineage=tuple(facts.get("lineage", ())), report=dict(facts.get("report", {})), input_spec=spec)
+
+
+def from_factory(factory: str, weights: str | Path | None, input_shape: Sequence[int]) -> Artifact:
+    """Build a model by calling the user's ``package.module:function``, then load weights.
+
+    This runs the user's own code, so it is only ever used when asked for explicitly.
+    Weights are read with ``torch.load(weights_only=True)``.
+    """
+    import torch
+
+    module_name, _, func_name = factory.partition(":")
+    if not module_name or not func_name:
+        raise BadInputError(f"--factory must look like package.module:function, got {factory!r}")
+    try:
+        module = getattr(importlib.import_module(module_name), func_name)()
+    except (ImportError, AttributeError) as exc:
+        raise BadInputError(f"cannot use factory {factory!r}: {exc}") from None
+    if weights is not None:
+        module.load_state_dict(_load_weights(Path(weights)))
+    return from_torch(module, torch.zeros(*input_shape), name=func_name)
+
+
+def guess_layout(shape: Sequence[Any], prefer: str) -> str | None:
+    """Image layout of a 4-D input: channel counts of 1, 3 or 4 decide; else ``prefer``."""
+    if len(shape) != 4:
+        return None
+    channels_first = shape[1] in (1, 3, 4)
+    channels_last = shape[3] in (1, 3, 4)
+    if channels_first != channels_last:
+        return "NCHW" if channels_first else "NHWC"
+    return prefer
+
+
+def check_magic(path: Path, fmt: Format) -> None:
+    """Raise ModelLoadError when the file's leading bytes contradict its suffix."""
+    head = path.read_bytes()[:8] if path.is_file() else b""
+    expected = {
+        Format.TORCH_EXPORT: (zipfile.is_zipfile(path), "a zip archive written by torch.export.save"),
+        Format.TORCHSCRIPT: (zipfile.is_zipfile(path), "a zip archive written by torch.jit.save"),
+        Format.TORCHSCRIPT_LITE: (zipfile.is_zipfile(path), "a zip archive written by _save_for_lite_interpreter"),
+        Format.TFLITE: (head[4:8] == b"TFL3", "a TFLite flatbuffer (bytes 4-8 'TFL3')"),
+        Format.EXECUTORCH: (head[4:6] == b"ET", "an ExecuTorch program (bytes 4-6 'ET')"),
+        Format.ONNX: (bool(head) and head[0] in (0x08, 0x0A, 0x12, 0x1A, 0x22, 0x3A, 0x42), "an ONNX protobuf"),
+    }
+    ok, what = expected[fmt]
+    if not ok:
+        raise ModelLoadError(f"{path} is not {what}: its content does not match its {path.suffix} suffix")
+
+
+def _load_pt2(path: Path, _shape: Sequence[int] | None) -> Artifact:
+    import torch
+
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:  # torch raises many types for a damaged archive
+        raise ModelLoadError(f"{path} is a damaged or incompatible .pt2 archive: {type(exc).__name__}: {_first_line(exc)}") from None
+    tensors = tuple(_placeholder_spec(node) for node in _user_placeholders(program))
+    spec = InputSpec(tensors, layout=guess_layout(tensors[0].shape, prefer="NCHW") if tensors else None)
+    return Artifact.from_file(path, Format.TORCH_EXPORT, spec).derive(model=program)
+
+
+def _load_torchscript(path: Path, shape: Sequence[int] | None) -> Artifact:
+    import torch
+
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        raise ModelLoadError(
+            f"{path} is not a TorchScript archive ({_first_line(exc)}); a state_dict needs --factory and --weights"
+        ) from None
+    if shape is None:
+        raise ModelLoadError(f"{path}: TorchScript files carry no input shapes; pass --input-shape (e.g. 1x3x224x224)")
+    tensors = (TensorSpec("x", ("batch", *tuple(shape)[1:])),)
+    spec = InputSpec(tensors, layout=guess_layout(tuple(shape), prefer="NCHW"))
+    return Artifact.from_file(path, Format.TORCHSCRIPT, spec).derive(model=module)
+
+
+def _load_onnx(path: Path, _shape: Sequence[int] | None) -> Artifact:
+    import onnx
+
+    data = path.with_name(path.name + ".data")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(str(path))
+    except Exception as exc:
+        raise ModelLoadError(f"{path} is a damaged or invalid ONNX model: {_first_line(exc)}") from None
+    spec = onnx_input_spec(model)
+    return Artifact.from_file(path, Format.ONNX, spec, side_files=(data,) if data.exists() else ())
+
+
+def onnx_input_spec(model: Any) -> InputSpec:
+    """InputSpec of an ONNX ModelProto's real inputs (initializers excluded)."""
+    from onnx import helper
+
+    initializers = {i.name for i in model.graph.initializer}
+    tensors = []
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        ttype = value.type.tensor_type
+        dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or f"d{i}") for i, d in enumerate(ttype.shape.dim))
+        tensors.append(TensorSpec(value.name, dims, helper.tensor_dtype_to_np_dtype(ttype.elem_type).name))
+    return InputSpec(tuple(tensors), layout=guess_layout(tensors[0].shape, prefer="NCHW") if tensors else None)
+
+
+def _load_runtime_only(path: Path, _shape: Sequence[int] | None) -> Artifact:
+    """TFLite / ExecuTorch / lite-interpreter files: read their signature with the runtime."""
+    from edgepress.targets.signature import read_input_spec
+
+    fmt = SUFFIX_FORMATS[path.suffix.lower()]
+    return Artifact.from_file(path, fmt, read_input_spec(path, fmt))
+
+
+_LOADERS = {
+    Format.TORCH_EXPORT: _load_pt2,
+    Format.TORCHSCRIPT: _load_torchscript,
+    Format.ONNX: _load_onnx,
+    Format.TFLITE: _load_runtime_only,
+    Format.EXECUTORCH: _load_runtime_only,
+    Format.TORCHSCRIPT_LITE: _load_runtime_only,
+}
+
+
+def _load_weights(path: Path) -> Any:
+    import torch
+
+    if not path.exists():
+        raise ModelLoadError(f"weights file {path} does not exist")
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelLoadError(f"{path} is not a weights file loadable with weights_only=True: {_first_line(exc)}") from None
+    return state.get("state_dict", state) if isinstance(state, dict) else state
+
+
+def _user_placeholders(program: Any) -> list[Any]:
+    user = set(program.graph_signature.user_inputs)
+    return [n for n in program.graph.nodes if n.op == "placeholder" and n.name in user]
+
+
+def _placeholder_spec(node: Any) -> TensorSpec:
+    value = node.meta["val"]
+    shape = tuple(int(d) if str(d).lstrip("-").isdigit() else "batch" if i == 0 else str(d) for i, d in enumerate(value.shape))
+    return TensorSpec(node.name, shape, str(value.dtype).removeprefix("torch."))
+
+
+def _tensor_spec(name: str, tensor: Any, dynamic_batch: bool) -> TensorSpec:
+    shape = tuple(tensor.shape)
+    dims = ("batch", *shape[1:]) if dynamic_batch and shape else shape
+    return TensorSpec(name, dims, str(tensor.dtype).removeprefix("torch."))
+
+
+def _forward_names(module: Any, count: int) -> list[str]:
+    params = [p.name for p in inspect.signature(module.forward).parameters.values() if p.kind == p.POSITIONAL_OR_KEYWORD]
+    return params[:count] if len(params) >= count else [f"input_{i}" for i in range(count)]
+
+
+def _module_digest(module: Any, examples: tuple[Any, ...]) -> str:
+    import torch
+
+    digest = hashlib.sha256(type(module).__qualname__.encode())
+    for key, tensor in module.state_dict().items():
+        digest.update(key.encode())
+        digest.update(bytes(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()))
+    digest.update(repr([tuple(t.shape) for t in examples]).encode())
+    return digest.hexdigest()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

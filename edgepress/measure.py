@@ -1,0 +1,208 @@
+"""Measure artifacts on targets: latency protocol, memory and drift -> BenchResult.
+
+A cell (one artifact on one target) that fails is recorded with its ``error`` and the
+sweep goes on; only bad input (unknown or unavailable target, data that does not fit
+the model) stops the whole call before any work starts.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgepress.artifact import Artifact
+from edgepress.data import EvalData, from_arrays, load_file, random_inputs
+from edgepress.drift import Drift, accuracy, compare
+from edgepress.errors import EdgepressError
+from edgepress.reference import reference_outputs
+from edgepress.targets.base import RunSettings, Target, resolve_available
+
+if TYPE_CHECKING:
+    import numpy as np
+
+NOISY_CV = 0.2  # coefficient of variation above which a run is flagged noisy
+EVAL_BATCH = 32  # batch for the drift pass when the artifact's batch is dynamic
+
+DataArg = EvalData | tuple[Any, Any] | str | Path | Any | None
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Steady-state latency in milliseconds, with every raw sample kept."""
+
+    mean: float
+    std: float
+    p50: float
+    p90: float
+    p99: float
+    min: float
+    max: float
+    n: int
+    samples: list[float] = field(repr=False)
+
+    @classmethod
+    def from_samples(cls, samples: Sequence[float]) -> LatencyStats:
+        import numpy as np
+
+        arr = np.asarray(samples, dtype=np.float64)
+        p50, p90, p99 = (float(v) for v in np.percentile(arr, [50, 90, 99]))
+        return cls(float(arr.mean()), float(arr.std()), p50, p90, p99, float(arr.min()), float(arr.max()), int(arr.size), [float(v) for v in arr])
+
+    @property
+    def cv(self) -> float:
+        return self.std / self.mean if self.mean else math.inf
+
+
+@dataclass
+class BenchResult:
+    """One artifact measured on one target. ``error`` is set when the cell failed."""
+
+    artifact: dict[str, Any]
+    target: str
+    latency_ms: LatencyStats | None = None
+    init_ms: float | None = None
+    first_inference_ms: float | None = None
+    peak_rss_bytes: int | None = None
+    peak_rss_method: str | None = None
+    drift: Drift | None = None
+    accuracy: float | None = None
+    reference_accuracy: float | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["latency_ms"] = asdict(self.latency_ms) if self.latency_ms else None
+        data["drift"] = self.drift.to_dict() if self.drift else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BenchResult:
+        fields = dict(data)
+        fields["latency_ms"] = LatencyStats(**data["latency_ms"]) if data.get("latency_ms") else None
+        fields["drift"] = Drift(**data["drift"]) if data.get("drift") else None
+        return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})
+
+
+def bench(
+    artifacts: Sequence[Artifact] | Artifact,
+    target: str | Sequence[str] = "host-cpu",
+    reference: Artifact | None = None,
+    data: DataArg = None,
+    settings: RunSettings | None = None,
+    progress: Progress | None = None,
+) -> list[BenchResult]:
+    """Measure each artifact on each target, with drift against ``reference``.
+
+    Args:
+        artifacts: artifacts from ``edgepress.convert`` or ``edgepress.load``.
+        target: a target name, a comma-separated list, or a sequence of names.
+        reference: the original model; drift and reference accuracy need it.
+        data: ``(x, y)``, ``x``, a ``.npz``/``.npy`` path, or None for seeded random inputs.
+        settings: threads, batch and timing bounds (defaults follow benchmark_model).
+        progress: called with a short message before each cell.
+
+    Example:
+        >>> results = edgepress.bench(arts, target="host-cpu", reference=m, data=(x, y))
+        >>> results[0].latency_ms.p50
+    """
+    arts = [artifacts] if isinstance(artifacts, Artifact) else list(artifacts)
+    targets = [resolve_available(name) for name in _target_names(target)]
+    settings = settings or RunSettings()
+    spec_source = reference or arts[0]
+    evaluation = prepare_data(data, spec_source)
+    ref_out = reference_outputs(reference, evaluation.inputs) if reference is not None else None
+    results = []
+    for tgt in targets:
+        for art in arts:
+            if progress:
+                progress(f"{art.name} on {tgt.name}")
+            results.append(measure_cell(art, tgt, evaluation, ref_out, settings))
+    return results
+
+
+def prepare_data(data: DataArg, source: Artifact) -> EvalData:
+    """Turn the ``data`` argument into checked EvalData (seeded random when None)."""
+    spec = source.input_spec
+    if data is None:
+        return random_inputs(spec)
+    if isinstance(data, EvalData):
+        return data
+    if isinstance(data, (str, Path)):
+        return load_file(data, spec)
+    if isinstance(data, tuple) and len(data) == 2:
+        return from_arrays(data[0], data[1], spec)
+    return from_arrays(data, None, spec)
+
+
+def measure_cell(art: Artifact, tgt: Target, data: EvalData, ref_out: list[np.ndarray] | None, settings: RunSettings) -> BenchResult:
+    """Measure one artifact on one target; a failure becomes the result's ``error``."""
+    result = BenchResult(artifact=art.to_dict(), target=tgt.name, settings=settings.to_dict(), flags=_static_flags(art, tgt, data))
+    result.env = _host_env(tgt)
+    reason = tgt.format_reason(art.format)
+    if reason:
+        result.error = reason
+        return result
+    try:
+        _fill(result, art, tgt, data, ref_out, _cell_settings(art, settings))
+    except EdgepressError as exc:
+        result.error = str(exc)
+    return result
+
+
+def _fill(result: BenchResult, art: Artifact, tgt: Target, data: EvalData, ref_out: list[np.ndarray] | None, settings: RunSettings) -> None:
+    measured = tgt.measure(art, list(data.inputs), settings)
+    raw = measured.raw
+    result.settings = settings.to_dict()
+    result.latency_ms = LatencyStats.from_samples(raw["samples_ms"]) if raw["samples_ms"] else None
+    result.init_ms, result.first_inference_ms = raw["init_ms"], raw["first_inference_ms"]
+    result.peak_rss_bytes, result.peak_rss_method = raw["peak_rss_bytes"], raw["peak_rss_method"]
+    result.env = {**result.env, **raw["env"]}
+    result.accuracy = accuracy(measured.outputs[0], data.labels)
+    if ref_out is not None:
+        result.drift = compare(measured.outputs, ref_out)
+        result.reference_accuracy = accuracy(ref_out[0], data.labels)
+    if result.latency_ms and result.latency_ms.cv > NOISY_CV:
+        result.flags.append("noisy")
+
+
+def _cell_settings(art: Artifact, settings: RunSettings) -> RunSettings:
+    """Use the artifact's static batch size where it has one."""
+    from dataclasses import replace
+
+    first = art.input_spec.tensors[0].shape if art.input_spec.tensors else ()
+    if first and isinstance(first[0], int):
+        return replace(settings, batch_size=first[0])
+    return settings
+
+
+def _static_flags(art: Artifact, tgt: Target, data: EvalData) -> list[str]:
+    flags = []
+    if data.random:
+        flags.append("random_inputs")
+    if tgt.emulated:
+        flags.append("emulated")
+    flags.extend(art.report.get("flags", []))
+    return flags
+
+
+def _host_env(tgt: Target) -> dict[str, Any]:
+    from edgepress import __version__
+
+    return {"edgepress": __version__, "host_python": platform.python_version(), "target": tgt.name, "emulated": tgt.emulated}
+
+
+def _target_names(target: str | Sequence[str]) -> list[str]:
+    names = target.split(",") if isinstance(target, str) else list(target)
+    return [n.strip() for n in names if n.strip()]

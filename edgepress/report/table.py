@@ -1,0 +1,70 @@
+"""Results as a readable terminal table (rich)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from edgepress.measure import BenchResult
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+
+def results_table(results: Sequence[BenchResult]) -> Table:
+    """One row per (artifact, target): size, timings, memory, drift, accuracy, flags."""
+    from rich.table import Table
+
+    table = Table(title="edgepress bench", show_lines=False)
+    for column in ("artifact", "format", "target", "size", "init ms", "1st ms", "p50 ms", "p90 ms", "p99 ms", "peak RSS", "max|err|", "cosine", "top-1 agree", "accuracy", "flags / error"):
+        table.add_column(column, justify="left" if column in ("artifact", "format", "target", "flags / error") else "right")
+    for r in results:
+        table.add_row(*row_cells(r))
+    return table
+
+
+def row_cells(r: BenchResult) -> list[str]:
+    """The table cells of one result, as strings ('-' where there is no value)."""
+    lat = r.latency_ms
+    drift = r.drift
+    return [
+        _name(r.artifact["path"]) or f"<{r.artifact['format']}>",
+        r.artifact["format"],
+        r.target,
+        human_bytes(r.artifact["size_bytes"]),
+        _num(r.init_ms, 1),
+        _num(r.first_inference_ms, 2),
+        _num(lat.p50 if lat else None, 3),
+        _num(lat.p90 if lat else None, 3),
+        _num(lat.p99 if lat else None, 3),
+        human_bytes(r.peak_rss_bytes),
+        f"{drift.max_abs:.2e}" if drift else "-",
+        f"{drift.cosine:.6f}" if drift else "-",
+        _pct(drift.top1_agreement if drift else None),
+        _pct(r.accuracy),
+        f"error: {r.error}" if r.error else ", ".join(r.flags),
+    ]
+
+
+def human_bytes(size: int | None) -> str:
+    """1536 -> '1.5 KiB'."""
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
+
+
+def _name(path: str | None) -> str:
+    return path.rsplit("/", 1)[-1] if path else ""
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"

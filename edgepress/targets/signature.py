@@ -1,0 +1,44 @@
+"""Read an edge artifact's input signature with its own runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgepress.artifact import Format, InputSpec, TensorSpec
+from edgepress.errors import ModelLoadError
+from edgepress.targets.runtimes import missing_runtime_reason
+
+
+def read_input_spec(path: Path, fmt: Format) -> InputSpec:
+    """InputSpec of a ``.tflite`` or ``.pte`` file; ModelLoadError if unreadable."""
+    reason = missing_runtime_reason(fmt)
+    if reason:
+        raise ModelLoadError(f"cannot read {path}: {reason}")
+    readers = {Format.TFLITE: _tflite_spec, Format.EXECUTORCH: _executorch_spec}
+    if fmt not in readers:
+        raise ModelLoadError(f"{path}: {fmt.value} files carry no readable input signature; load the source model instead")
+    try:
+        tensors = readers[fmt](path)
+    except Exception as exc:  # the runtimes raise RuntimeError/ValueError for damaged files
+        raise ModelLoadError(f"{path} is a damaged or unsupported {fmt.value} file: {str(exc).splitlines()[0][:200]}") from None
+    layout = "NHWC" if len(tensors[0].shape) == 4 and tensors[0].shape[3] in (1, 3, 4) else None
+    return InputSpec(tensors, layout=layout)
+
+
+def _tflite_spec(path: Path) -> tuple[TensorSpec, ...]:
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_path=str(path)).get_input_details()
+    return tuple(TensorSpec(d["name"], tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"]).name) for d in details)
+
+
+def _executorch_spec(path: Path) -> tuple[TensorSpec, ...]:
+    from executorch.runtime import Runtime
+
+    meta = Runtime.get().load_program(str(path)).metadata("forward")
+    specs = []
+    for index in range(meta.num_inputs()):
+        tensor = meta.input_tensor_meta(index)
+        specs.append(TensorSpec(f"input_{index}", tuple(tensor.sizes()), str(tensor.dtype()).split(".")[-1].lower()))
+    return tuple(specs)

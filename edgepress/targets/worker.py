@@ -1,0 +1,281 @@
+"""Self-contained measurement worker: stdlib + numpy + the artifact's runtime only.
+
+This one file runs an artifact wherever a Python can: as a subprocess on the host (so a
+runtime crash or its memory never touches the CLI, and peak RSS is this process's
+alone), under QEMU with an aarch64 Python, or copied to a device over SSH. It must stay
+importable on Python 3.8+ with nothing but numpy and the runtime installed.
+
+Usage: python worker.py REQUEST.json   (writes the JSON result to request["result"])
+
+Measurement protocol: load/init is timed on its own, then the first inference, then
+``warmup`` uncounted runs, then steady-state runs until both ``min_iters`` and
+``min_seconds`` are reached (capped by ``max_seconds``). Every steady-state sample is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import sys
+import time
+import traceback
+
+PEAK_RSS_METHOD = "VmHWM of an isolated worker process (includes the interpreter, numpy and the runtime)"
+
+
+def load_runner(fmt, path, threads, device="cpu"):
+    """Return ``(run, runtime_name, runtime_version)``; ``run(list_of_arrays) -> list_of_arrays``."""
+    loaders = {
+        "onnx": _load_onnx,
+        "tflite": _load_tflite,
+        "executorch": _load_executorch,
+        "ptl": _load_ptl,
+        "pt2": _load_pt2,
+        "torchscript": _load_torchscript,
+    }
+    if fmt not in loaders:
+        raise ValueError("no runtime for format %r in this worker" % fmt)
+    return loaders[fmt](path, threads, device)
+
+
+def _load_onnx(path, threads, device):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    providers = ["CUDAExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+    session = ort.InferenceSession(path, sess_options=opts, providers=providers)
+    if device == "cuda" and "CUDAExecutionProvider" not in session.get_providers():
+        raise RuntimeError("onnxruntime could not enable CUDAExecutionProvider (install onnxruntime-gpu)")
+    names = [i.name for i in session.get_inputs()]
+
+    def run(arrays):
+        return session.run(None, dict(zip(names, arrays)))
+
+    return run, "onnxruntime", ort.__version__
+
+
+def _load_tflite(path, threads, device):
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path, num_threads=threads)
+    interpreter.allocate_tensors()
+    inputs = interpreter.get_input_details()
+    outputs = interpreter.get_output_details()
+
+    def run(arrays):
+        for detail, array in zip(inputs, arrays):
+            if tuple(detail["shape"]) != tuple(array.shape):
+                interpreter.resize_tensor_input(detail["index"], array.shape)
+                interpreter.allocate_tensors()
+            interpreter.set_tensor(detail["index"], _quantize(np, array, detail))
+        interpreter.invoke()
+        return [_dequantize(np, interpreter.get_tensor(d["index"]), d) for d in outputs]
+
+    return run, "ai-edge-litert", _version("ai_edge_litert")
+
+
+def _quantize(np, array, detail):
+    """Quantize a float input for an integer tensor with its own scale and zero point."""
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail["quantization"]
+    if dtype.kind in "iu" and scale:
+        info = np.iinfo(dtype)
+        return np.clip(np.round(array / scale + zero_point), info.min, info.max).astype(dtype)
+    return array.astype(dtype)
+
+
+def _dequantize(np, array, detail):
+    scale, zero_point = detail["quantization"]
+    if array.dtype.kind in "iu" and scale:
+        return (array.astype(np.float32) - zero_point) * scale
+    return array
+
+
+def _load_executorch(path, threads, device):
+    from executorch.runtime import Runtime
+
+    program = Runtime.get().load_program(path)
+    method = program.load_method("forward")
+    import torch
+
+    torch.set_num_threads(threads)
+
+    def run(arrays):
+        return [o.detach().numpy() for o in method.execute([torch.from_numpy(a) for a in arrays])]
+
+    return run, "executorch", _version("executorch")
+
+
+def _load_ptl(path, threads, device):
+    import torch
+    from torch.jit.mobile import _load_for_lite_interpreter
+
+    torch.set_num_threads(threads)
+    module = _load_for_lite_interpreter(path)
+    return _torch_call(torch, module, "cpu"), "torch-lite-interpreter", torch.__version__
+
+
+def _load_pt2(path, threads, device):
+    import torch
+
+    torch.set_num_threads(threads)
+    module = torch.export.load(path).module().to(device)
+    return _torch_call(torch, module, device), "torch", torch.__version__
+
+
+def _load_torchscript(path, threads, device):
+    import torch
+
+    torch.set_num_threads(threads)
+    module = torch.jit.load(path, map_location=device)
+    return _torch_call(torch, module, device), "torch", torch.__version__
+
+
+def _torch_call(torch, module, device):
+    def run(arrays):
+        with torch.inference_mode():
+            out = module(*[torch.from_numpy(a).to(device) for a in arrays])
+        outs = out if isinstance(out, (tuple, list)) else [out]
+        return [o.detach().float().cpu().numpy() for o in outs]
+
+    return run
+
+
+def _version(module_name):
+    try:
+        from importlib.metadata import version
+
+        return version(module_name.replace("_", "-"))
+    except Exception:  # metadata may be missing in an unpacked wheel
+        module = __import__(module_name)
+        return getattr(module, "__version__", "unknown")
+
+
+def rss_bytes():
+    """Peak resident set size of this process so far, in bytes.
+
+    VmHWM is read first: unlike ru_maxrss, which Linux carries across execve from the
+    parent (a CLI that already loaded torch), it starts afresh in the new program.
+    """
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def _ms_since(start_ns):
+    return (time.perf_counter_ns() - start_ns) / 1e6
+
+
+def steady_state(run, feed, warmup, min_iters, min_seconds, max_seconds):
+    """Warm up (uncounted), then time runs until both minimums are met or time is up."""
+    for _ in range(warmup):
+        run(feed)
+    samples = []
+    start = time.perf_counter()
+    while True:
+        t0 = time.perf_counter_ns()
+        run(feed)
+        samples.append(_ms_since(t0))
+        elapsed = time.perf_counter() - start
+        if (len(samples) >= min_iters and elapsed >= min_seconds) or elapsed >= max_seconds:
+            return samples
+
+
+def run_batched(run, arrays, batch_size):
+    """Run every sample through the model in batches; concatenate each output."""
+    import numpy as np
+
+    count = arrays[0].shape[0]
+    chunks = []
+    for begin in range(0, count, batch_size):
+        chunks.append(run([a[begin : begin + batch_size] for a in arrays]))
+    return [np.concatenate([np.asarray(c[k]) for c in chunks]) for k in range(len(chunks[0]))]
+
+
+def cpu_facts():
+    """CPU model and ISA flags from /proc/cpuinfo (x86 'flags', ARM 'Features')."""
+    facts = {"machine": platform.machine(), "logical_cores": os.cpu_count()}
+    try:
+        with open("/proc/cpuinfo") as handle:
+            text = handle.read()
+    except OSError:
+        return facts
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip().lower()
+        if key in ("model name", "cpu part", "hardware") and "model" not in facts:
+            facts["model"] = value.strip()
+        elif key in ("flags", "features") and "flags" not in facts:
+            facts["flags"] = value.split()
+    return facts
+
+
+def environment(runtime, runtime_version):
+    import numpy as np
+
+    return {
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu_facts(),
+        "runtime": runtime,
+        "runtime_version": runtime_version,
+        "numpy": np.__version__,
+    }
+
+
+def measure(request):
+    """Load, time and run one artifact as the request says; return the result dict."""
+    import numpy as np
+
+    with np.load(request["inputs"]) as data:
+        arrays = [data["in_%d" % i] for i in range(len(data.files))]
+    rss_before = rss_bytes()
+    t0 = time.perf_counter_ns()
+    run, runtime, version = load_runner(request["format"], request["artifact"], request["threads"], request.get("device", "cpu"))
+    init_ms = _ms_since(t0)
+    feed = [a[: request["batch_size"]] for a in arrays]
+    t0 = time.perf_counter_ns()
+    run(feed)
+    first_ms = _ms_since(t0)
+    samples = []
+    if request["min_iters"] > 0:
+        samples = steady_state(run, feed, request["warmup"], request["min_iters"], request["min_seconds"], request["max_seconds"])
+    outputs = run_batched(run, arrays, request.get("eval_batch_size") or request["batch_size"])
+    np.savez(request["outputs"], **{"out_%d" % i: o for i, o in enumerate(outputs)})
+    return {
+        "init_ms": init_ms,
+        "first_inference_ms": first_ms,
+        "samples_ms": samples,
+        "peak_rss_bytes": rss_bytes(),
+        "rss_before_load_bytes": rss_before,
+        "peak_rss_method": PEAK_RSS_METHOD,
+        "env": environment(runtime, version),
+        "error": None,
+    }
+
+
+def main(argv):
+    with open(argv[1]) as handle:
+        request = json.load(handle)
+    try:
+        result = measure(request)
+    except Exception as exc:  # reported to the host as this cell's error
+        result = {"error": "%s: %s" % (type(exc).__name__, exc), "traceback": traceback.format_exc()}
+    with open(request["result"], "w") as handle:
+        json.dump(result, handle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

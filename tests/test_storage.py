@@ -1,0 +1,52 @@
+import json
+
+from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
+from edgepress.storage import cached, publish, staging_dir, write_json_atomic
+
+SPEC = InputSpec((TensorSpec("x", (1, 2)),))
+
+
+def _stage(tmp, name=b"model"):
+    path = tmp / "m.onnx"
+    path.write_bytes(name)
+    side = tmp / "m.onnx.data"
+    side.write_bytes(b"w")
+    return Artifact.from_file(path, Format.ONNX, SPEC, side_files=[side])
+
+
+def test_publish_moves_files_and_cache_finds_them(tmp_path):
+    out = tmp_path / "out"
+    with staging_dir(out) as tmp:
+        final = publish(_stage(tmp), out, "key-1")
+    assert final.path == out / "m.onnx" and final.side_files == (out / "m.onnx.data",)
+    assert [p.name for p in out.iterdir() if p.name.startswith(".staging")] == []
+    hit = cached(out, "m.onnx", "key-1")
+    assert hit is not None and hit.sha256 == final.sha256
+    assert cached(out, "m.onnx", "key-2") is None
+
+
+def test_tampered_file_is_not_reused(tmp_path):
+    out = tmp_path / "out"
+    with staging_dir(out) as tmp:
+        publish(_stage(tmp), out, "k")
+    (out / "m.onnx.data").write_bytes(b"changed")
+    assert cached(out, "m.onnx", "k") is None
+
+
+def test_failed_pass_leaves_nothing_behind(tmp_path):
+    out = tmp_path / "out"
+    try:
+        with staging_dir(out) as tmp:
+            (tmp / "half.onnx").write_bytes(b"half")
+            raise RuntimeError("converter died")
+    except RuntimeError:
+        pass
+    assert list(out.iterdir()) == []
+
+
+def test_write_json_atomic_replaces_whole_file(tmp_path):
+    target = tmp_path / "r.json"
+    write_json_atomic(target, {"a": 1})
+    write_json_atomic(target, {"b": 2})
+    assert json.loads(target.read_text()) == {"b": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
