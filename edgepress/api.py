@@ -7,38 +7,119 @@ modules; all are re-exported from ``edgepress``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from edgepress.artifact import Artifact, Format
-from edgepress.errors import BadInputError
+from edgepress.errors import BadInputError, ConversionError, EdgepressError
 from edgepress.passes import Pass, apply, registry
+
+# In-memory sources are saved to this sub-folder of out_dir so converters can run in a
+# child process (and so the saved form is the cache key of what is made from it).
+SOURCES_DIR = ".sources"
+SAVERS = {Format.TORCH: "convert.pt2", Format.KERAS: "convert.keras_file"}
+
+
+@dataclass(frozen=True)
+class ConversionFailure:
+    """A format that could not be made, and why (from ``convert(..., errors="collect")``)."""
+
+    format: Format
+    pass_name: str
+    error: str
+
+
+def converters() -> list[Pass]:
+    """Every registered converter (``convert.*`` pass) with default options."""
+    return [cls() for name, cls in registry().items() if name.startswith("convert.")]
+
+
+def formats_from(source: Format) -> list[Format]:
+    """The formats edgepress can make from a ``source`` model."""
+    made = {p.output_format(source) for p in converters() if source in p.accepts}
+    return sorted((f for f in made if f is not source), key=lambda f: f.value)
 
 
 def converter_for(target: Format, source: Format) -> Pass:
     """The registered converter producing ``target`` from ``source``, with default options."""
-    candidates = [cls() for name, cls in registry().items() if name.startswith("convert.")]
-    makes = [p for p in candidates if p.output_format(source) is target]
-    for p in makes:
-        if source in p.accepts:
+    for p in converters():
+        if source in p.accepts and p.output_format(source) is target:
             return p
-    if not makes:
-        raise BadInputError(f"edgepress has no converter to {target.value} yet")
-    sources = sorted({f.value for p in makes for f in p.accepts})
-    raise BadInputError(f"no converter makes {target.value} from a {source.value} model (it can from: {', '.join(sources)})")
+    can = ", ".join(f.value for f in formats_from(source)) or "nothing"
+    raise BadInputError(f"edgepress cannot convert a {source.value} model to {target.value}; from {source.value} it makes: {can}")
 
 
-def convert(model: Artifact, formats: Sequence[str | Format] | str, out_dir: str | Path = "out") -> list[Artifact]:
+def convert(
+    model: Artifact,
+    formats: Sequence[str | Format] | str,
+    out_dir: str | Path = "out",
+    *,
+    isolate: bool = True,
+    timeout_s: float = 1800.0,
+    errors: Literal["raise", "collect"] = "raise",
+) -> list[Artifact | ConversionFailure]:
     """Convert ``model`` into each format, writing files under ``out_dir``.
 
-    Outputs are content-addressed: converting the same model with the same options
-    again reuses the existing file.
+    Each converter runs in its own child process (``isolate``) with a timeout, so one
+    that crashes or hangs costs only its own format. Outputs are content-addressed:
+    converting the same model with the same options again reuses the existing file.
+
+    Args:
+        model: from ``edgepress.from_torch`` / ``edgepress.load``.
+        formats: names like ``["onnx", "tflite"]``, or ``"all"`` for every format the
+            model can go to.
+        out_dir: output folder.
+        isolate: run converters in child processes (recommended).
+        timeout_s: per-converter time limit when isolated.
+        errors: ``"raise"`` raises ConversionError after trying every format if any
+            failed; ``"collect"`` returns a ConversionFailure in that format's place.
 
     Example:
         >>> m = edgepress.from_torch(net, torch.randn(1, 3, 32, 32))
         >>> [a.format.value for a in edgepress.convert(m, ["onnx"], out_dir="out")]
         ['onnx']
     """
-    wanted = [formats] if isinstance(formats, (str, Format)) else list(formats)
-    targets = [f if isinstance(f, Format) else Format.parse(f) for f in wanted]
+    targets = resolve_formats(formats, model.format)
     passes = [converter_for(fmt, model.format) for fmt in targets]  # check all before any work
-    return [apply(p, model, Path(out_dir)) for p in passes]
+    out = Path(out_dir)
+    source = _saved_source(model, out, targets) if isolate else model
+    made = [_convert_one(p, model, source, out, isolate, timeout_s) for p in passes]
+    failures = [m for m in made if isinstance(m, ConversionFailure)]
+    if failures and errors == "raise":
+        summary = "; ".join(f"{f.format.value}: {f.error}" for f in failures)
+        raise ConversionError(f"{len(failures)} of {len(made)} conversion(s) failed: {summary}")
+    return made
+
+
+def resolve_formats(formats: Sequence[str | Format] | str, source: Format) -> list[Format]:
+    """Parse format names; ``"all"`` means every format ``source`` can go to."""
+    names = formats.split(",") if isinstance(formats, str) else list(formats)
+    if [str(n).strip().lower() for n in names] == ["all"]:
+        return formats_from(source)
+    return [n if isinstance(n, Format) else Format.parse(n) for n in names]
+
+
+def _saved_source(model: Artifact, out: Path, targets: list[Format]) -> Artifact:
+    """A file form of an in-memory model (the .pt2 itself when the user asked for one)."""
+    if model.path is not None:
+        return model
+    saver = registry()[SAVERS[model.format]]()
+    wanted_here = saver.output_format(model.format) in targets
+    return apply(saver, model, out if wanted_here else out / SOURCES_DIR)
+
+
+def _convert_one(p: Pass, model: Artifact, source: Artifact, out: Path, isolate: bool, timeout_s: float) -> Artifact | ConversionFailure:
+    from edgepress.isolation import run_isolated
+
+    fmt = p.output_format(model.format)
+    if source.format is fmt and source.path is not None and source.path.parent == out:
+        return source  # the saved source is this very artifact
+    try:
+        if isolate and p.output_format(source.format) is fmt and source.format in p.accepts:
+            return run_isolated(p, source, out, timeout_s)
+        return apply(p, model, out)
+    except BadInputError:
+        raise
+    except EdgepressError as exc:
+        return ConversionFailure(fmt, p.name, str(exc))

@@ -175,6 +175,20 @@ class Artifact:
         }
 
     @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Artifact:
+        """Rebuild a file artifact from ``to_dict`` output (facts trusted, not re-hashed)."""
+        return cls(
+            format=Format(data["format"]),
+            path=Path(data["path"]) if data.get("path") else None,
+            sha256=data["sha256"],
+            size_bytes=data["size_bytes"],
+            input_spec=InputSpec.from_dict(data["input_spec"]),
+            lineage=tuple(data.get("lineage", ())),
+            side_files=tuple(Path(p) for p in data.get("side_files", ())),
+            report=dict(data.get("report", {})),
+        )
+
+    @classmethod
     def from_file(
         cls,
         path: Path,
