@@ -13,6 +13,7 @@ import enum
 import hashlib
 import importlib
 import json
+import os
 import tomllib
 import typing
 from collections.abc import Mapping, Sequence
@@ -31,7 +32,11 @@ from edgepress.errors import (
 
 # Modules whose import registers the built-in passes. They import no heavy framework
 # at module level, so loading the registry stays cheap.
-BUILTIN_PASS_MODULES = ("edgepress.converters.onnx", "edgepress.converters.torch_export")
+BUILTIN_PASS_MODULES = (
+    "edgepress.converters.onnx",
+    "edgepress.converters.torch_export",
+    "edgepress.converters.torchscript",
+)
 
 
 @runtime_checkable
@@ -66,9 +71,17 @@ def register(cls: type) -> type:
 
 
 def registry() -> dict[str, type]:
-    """All registered pass classes by name (built-ins loaded on first use)."""
-    for module in BUILTIN_PASS_MODULES:
-        importlib.import_module(module)
+    """All registered pass classes by name (built-ins loaded on first use).
+
+    Modules named in ``$EDGEPRESS_PLUGINS`` (comma-separated) are imported too, so
+    third-party passes register themselves, also in converter child processes.
+    """
+    plugins = [m.strip() for m in os.environ.get("EDGEPRESS_PLUGINS", "").split(",") if m.strip()]
+    for module in (*BUILTIN_PASS_MODULES, *plugins):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise BadInputError(f"cannot import pass module {module!r} (from EDGEPRESS_PLUGINS): {exc}") from None
     return dict(sorted(_REGISTRY.items()))
 
 

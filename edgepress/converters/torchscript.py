@@ -1,0 +1,71 @@
+"""``convert.ptl``: PyTorch -> TorchScript-lite ``.ptl`` for apps still on the lite interpreter.
+
+The lite interpreter (PyTorch Mobile) is deprecated upstream in favour of ExecuTorch;
+this converter exists for legacy apps only, and its artifacts carry a
+``deprecated_format`` flag. The model is traced from its torch.export program (so the
+graph matches the other converters'), then saved with ``_save_for_lite_interpreter``.
+``optimize_for_mobile`` is not applied: it needs a torch build with XNNPACK, which the
+CPU wheels lack.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from edgepress.artifact import Artifact, Format
+from edgepress.converters.common import convert_with, torch_program
+from edgepress.passes import register
+
+DEPRECATION = "PyTorch Mobile's lite interpreter is deprecated upstream; prefer ExecuTorch (.pte)"
+
+
+@register
+@dataclass(frozen=True)
+class ConvertTorchScriptLite:
+    """Trace to TorchScript and save for the (deprecated) lite interpreter."""
+
+    name: ClassVar[str] = "convert.ptl"
+    summary: ClassVar[str] = "PyTorch -> TorchScript-lite .ptl (legacy PyTorch Mobile; deprecated upstream, prefer .pte)"
+    accepts: ClassVar[frozenset[Format]] = frozenset({Format.TORCH, Format.TORCH_EXPORT})
+
+    def output_format(self, source: Format) -> Format:
+        return Format.TORCHSCRIPT_LITE
+
+    def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
+        return convert_with(self, artifact, out_dir, Format.TORCHSCRIPT_LITE, _write, lambda _: artifact.input_spec)
+
+
+def _write(source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
+    import torch
+
+    program = torch_program(source)
+    examples = tuple(t.expand(2, *t.shape[1:]).contiguous() for t in _example_inputs(source, program))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(program.module(), examples, check_trace=False)
+        traced._save_for_lite_interpreter(str(path))
+        ops = _op_counts(traced)
+    report = {"converter": f"torch.jit {torch.__version__}", "ops": ops, "deprecated": DEPRECATION, "flags": ["deprecated_format"]}
+    return (), report
+
+
+def _example_inputs(source: Artifact, program: Any) -> tuple[Any, ...]:
+    """Example tensors: the model's own, else zeros shaped by the input spec."""
+    import torch
+
+    if source.format is Format.TORCH:
+        return tuple(source.model.example_inputs)
+    dtypes = {"float32": torch.float32, "float16": torch.float16, "int64": torch.int64, "int32": torch.int32}
+    return tuple(torch.zeros(t.concrete_shape(1), dtype=dtypes.get(t.dtype, torch.float32)) for t in source.input_spec.tensors)
+
+
+def _op_counts(traced: Any) -> dict[str, int]:
+    """How many times each aten operator appears in the traced graph."""
+    counts: dict[str, int] = {}
+    for node in traced.inlined_graph.nodes():
+        if node.kind().startswith("aten::"):
+            counts[node.kind()] = counts.get(node.kind(), 0) + 1
+    return dict(sorted(counts.items()))

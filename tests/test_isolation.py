@@ -1,0 +1,45 @@
+"""Converters run in child processes: a crash, a hang or an error costs one format only."""
+
+import pytest
+import torch
+
+import edgepress
+from edgepress.api import ConversionFailure
+from edgepress.artifact import Format
+from edgepress.errors import ConversionError
+from edgepress.isolation import run_isolated
+from edgepress.passes import create
+
+
+@pytest.fixture
+def plugins(monkeypatch):
+    monkeypatch.setenv("EDGEPRESS_PLUGINS", "tests.plugin_passes")
+    monkeypatch.setenv("PYTHONPATH", str(__import__("pathlib").Path(__file__).resolve().parent.parent))
+
+
+def test_a_converter_killed_by_a_signal_becomes_an_error(plugins, pt2_path, tmp_path):
+    with pytest.raises(ConversionError, match="SIGSEGV"):
+        run_isolated(create("test.segfault"), edgepress.load(pt2_path), tmp_path)
+    assert not (tmp_path / "resnet_tiny.onnx").exists()
+
+
+def test_a_hung_converter_is_stopped(plugins, pt2_path, tmp_path):
+    with pytest.raises(ConversionError, match="did not finish within 5 s"):
+        run_isolated(create("test.hang"), edgepress.load(pt2_path), tmp_path, timeout_s=5)
+
+
+class SvdNet(torch.nn.Module):
+    """torch.linalg.svd has no ONNX operator, but TorchScript and torch.export handle it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.linalg.svdvals(x.flatten(1).reshape(-1, 4, 4)).sum(-1)
+
+
+def test_one_failing_format_does_not_stop_the_others(tmp_path):
+    model = edgepress.from_torch(SvdNet(), torch.randn(1, 16), name="svd")
+    made = edgepress.convert(model, ["onnx", "ptl"], out_dir=tmp_path, errors="collect")
+    assert isinstance(made[0], ConversionFailure) and made[0].format is Format.ONNX and "convert.onnx" in made[0].error
+    assert made[1].format is Format.TORCHSCRIPT_LITE and made[1].path.exists()
+    assert not list(tmp_path.glob("*.onnx"))
+    with pytest.raises(ConversionError, match=r"1 of 2 conversion\(s\) failed: onnx"):
+        edgepress.convert(model, ["onnx", "ptl"], out_dir=tmp_path)
