@@ -14,6 +14,8 @@ STAMP := $(VENV)/.edgepress-setup
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
+	# Debian's chromium runs the HTML report's browser test (headless); installed only when missing.
+	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) "$(TORCH_SPEC)"

@@ -8,6 +8,7 @@ import typer
 
 from edgepress import __version__
 from edgepress.cli import bench, convert, demo, listing
+from edgepress.cli import report as report_cli
 
 app = typer.Typer(
     name="edgepress",
@@ -34,6 +35,7 @@ def main(
 app.command("convert")(convert.command)
 app.command("bench")(bench.command)
 app.command("demo")(demo.command)
+app.command("report")(report_cli.command)
 listing.register(app)
 
 

@@ -1,0 +1,78 @@
+"""``edgepress.write_report``: HTML, Markdown and CSV reports from results or results files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgepress.errors import BadInputError
+from edgepress.measure import BenchResult
+
+ResultsArg = Sequence[BenchResult] | Sequence[str | Path] | str | Path
+
+
+def load_results(sources: ResultsArg) -> tuple[list[BenchResult], list[str], str | None]:
+    """Results from BenchResults or results-JSON paths: (results, source names, newest 'created')."""
+    from edgepress.report.results import read_results
+
+    items = [sources] if isinstance(sources, (str, Path)) else list(sources)
+    if all(isinstance(i, BenchResult) for i in items):
+        return list(items), [], None  # type: ignore[arg-type]
+    results: list[BenchResult] = []
+    created = []
+    for item in items:
+        if isinstance(item, BenchResult):
+            raise BadInputError("pass either BenchResults or results-file paths to write_report, not a mix")
+        results += read_results(item)
+        created.append(_created(Path(item)))
+    return results, [Path(i).name for i in items], max((c for c in created if c), default=None)  # type: ignore[arg-type]
+
+
+def write_report(
+    results: ResultsArg,
+    html: str | Path | None = None,
+    md: str | Path | None = None,
+    csv: str | Path | None = None,
+    *,
+    title: str = "edgepress benchmark report",
+    highlights: Sequence[str] = (),
+) -> list[Path]:
+    """Write the requested reports; returns the paths written.
+
+    Args:
+        results: BenchResults, or one or more results-JSON paths (their cells are joined).
+        html: self-contained HTML report (no network requests; plots are inline SVG).
+        md: short Markdown summary for a pull request.
+        csv: one row per (artifact, target).
+        title: the HTML report's title.
+        highlights: lines shown at the top of the HTML and Markdown (e.g. a sweep's choice).
+
+    Example:
+        >>> edgepress.write_report("out/results.json", html="report.html", md="report.md")
+        [PosixPath('report.html'), PosixPath('report.md')]
+    """
+    from edgepress.report.csv import write_csv
+    from edgepress.report.html import write_html_report
+    from edgepress.report.markdown import write_markdown_report
+
+    if html is None and md is None and csv is None:
+        raise BadInputError("write_report needs at least one of html=, md=, csv= (where to write)")
+    cells, sources, created = load_results(results)
+    if not cells:
+        raise BadInputError("there are no results to report (the results files hold no cells)")
+    written = []
+    if html is not None:
+        written.append(write_html_report(cells, html, title=title, sources=sources, created=created, highlights=highlights))
+    if md is not None:
+        written.append(write_markdown_report(cells, md, highlights))
+    if csv is not None:
+        written.append(write_csv(cells, csv))
+    return written
+
+
+def _created(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("created")
+    except (OSError, ValueError, AttributeError):
+        return None
