@@ -42,5 +42,7 @@ def targets_command() -> None:
 
 
 def register(app: typer.Typer) -> None:
+    from edgepress.cli import targets
+
     app.command("passes")(passes_command)
-    app.command("targets")(targets_command)
+    app.add_typer(targets.app, name="targets")  # 'edgepress targets' lists; 'targets setup' prepares

@@ -69,6 +69,10 @@ class Target(Protocol):
 # text after the prefix (e.g. the CPU model of arm64-emu) or None.
 TARGET_KINDS = {
     "host-cpu": "edgepress.targets.host_cpu:HostCpu",
+    "gpu": "edgepress.targets.gpu:Gpu",
+    "arm64-emu": "edgepress.targets.arm:Arm64Emu",
+    "arm64": "edgepress.targets.arm:Arm64Native",
+    "ssh": "edgepress.targets.remote:SshTarget",
 }
 
 
@@ -79,7 +83,9 @@ def resolve(spec: str) -> Target:
         >>> resolve("host-cpu").name
         'host-cpu'
     """
-    kind, _, option = spec.strip().partition(":")
+    # 'ssh://user@host:22' has a URL scheme; 'arm64-emu:cortex-a76' a kind and an option.
+    separator = "://" if "://" in spec else ":"
+    kind, _, option = spec.strip().partition(separator)
     if kind not in TARGET_KINDS:
         raise unknown_name("target", spec, TARGET_KINDS)
     module, _, factory = TARGET_KINDS[kind].partition(":")
