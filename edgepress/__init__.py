@@ -29,11 +29,18 @@ _EXPORTS = {
     "EdgepressError": "edgepress.errors",
     "from_torch": "edgepress.intake",
     "from_factory": "edgepress.intake",
+    "from_keras": "edgepress.keras_models",
     "load": "edgepress.intake",
     "convert": "edgepress.api",
+    "prune": "edgepress.compress.prune",
+    "distill": "edgepress.compress.distill",
+    "run_recipe": "edgepress.recipe_file",
     "bench": "edgepress.measure",
     "write_results": "edgepress.report.results",
     "read_results": "edgepress.report.results",
+    "write_report": "edgepress.report.writer",
+    "write_html_report": "edgepress.report.html",
+    "sweep": "edgepress.sweep.run",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -41,11 +48,18 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 if TYPE_CHECKING:
     from edgepress.api import convert
     from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
+    from edgepress.compress.distill import distill
+    from edgepress.compress.prune import prune
     from edgepress.measure import BenchResult, bench
     from edgepress.errors import EdgepressError
     from edgepress.intake import from_factory, from_torch, load
+    from edgepress.keras_models import from_keras
     from edgepress.passes import Pass, Recipe
+    from edgepress.recipe_file import run_recipe
     from edgepress.report.results import read_results, write_results
+    from edgepress.report.html import write_html_report
+    from edgepress.report.writer import write_report
+    from edgepress.sweep.run import sweep
     from edgepress.targets.base import RunSettings
 
 

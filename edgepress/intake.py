@@ -20,6 +20,8 @@ from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
 from edgepress.errors import BadInputError, ModelLoadError
 
 SUFFIX_FORMATS = {
+    ".keras": Format.KERAS,
+    ".h5": Format.KERAS,
     ".pt2": Format.TORCH_EXPORT,
     ".pt": Format.TORCHSCRIPT,
     ".onnx": Format.ONNX,
@@ -71,7 +73,7 @@ def from_torch(module: Any, example_inputs: Any, *, name: str = "model", dynamic
 
 
 def load(path: str | Path, *, input_shape: Sequence[int] | None = None) -> Artifact:
-    """Load and validate a model file: ``.pt2``, TorchScript ``.pt``, ``.onnx``, ...
+    """Load and validate a model file: ``.pt2``, TorchScript ``.pt``, ``.onnx``, ``.keras``, ...
 
     Args:
         path: the model file.
@@ -85,6 +87,10 @@ def load(path: str | Path, *, input_shape: Sequence[int] | None = None) -> Artif
     path = Path(path)
     if not path.exists():
         raise ModelLoadError(f"model file {path} does not exist")
+    if path.is_dir():
+        from edgepress.keras_models import load_keras
+
+        return load_keras(path)  # a SavedModel folder
     fmt = SUFFIX_FORMATS.get(path.suffix.lower())
     if fmt is None:
         known = ", ".join(SUFFIX_FORMATS)
@@ -139,6 +145,7 @@ def check_magic(path: Path, fmt: Format) -> None:
     """Raise ModelLoadError when the file's leading bytes contradict its suffix."""
     head = path.read_bytes()[:8] if path.is_file() else b""
     expected = {
+        Format.KERAS: (zipfile.is_zipfile(path) or head[:8] == b"\x89HDF\r\n\x1a\n", "a .keras zip archive or an HDF5 .h5 file"),
         Format.TORCH_EXPORT: (zipfile.is_zipfile(path), "a zip archive written by torch.export.save"),
         Format.TORCHSCRIPT: (zipfile.is_zipfile(path), "a zip archive written by torch.jit.save"),
         Format.TORCHSCRIPT_LITE: (zipfile.is_zipfile(path), "a zip archive written by _save_for_lite_interpreter"),
@@ -215,7 +222,14 @@ def _load_runtime_only(path: Path, _shape: Sequence[int] | None) -> Artifact:
     return Artifact.from_file(path, fmt, read_input_spec(path, fmt))
 
 
+def _load_keras(path: Path, _shape: Sequence[int] | None) -> Artifact:
+    from edgepress.keras_models import load_keras
+
+    return load_keras(path)
+
+
 _LOADERS = {
+    Format.KERAS: _load_keras,
     Format.TORCH_EXPORT: _load_pt2,
     Format.TORCHSCRIPT: _load_torchscript,
     Format.ONNX: _load_onnx,

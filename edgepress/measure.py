@@ -65,6 +65,7 @@ class BenchResult:
     artifact: dict[str, Any]
     target: str
     latency_ms: LatencyStats | None = None
+    import_ms: float | None = None
     init_ms: float | None = None
     first_inference_ms: float | None = None
     peak_rss_bytes: int | None = None
@@ -167,6 +168,7 @@ def _fill(result: BenchResult, art: Artifact, tgt: Target, data: EvalData, ref_o
     result.settings = settings.to_dict()
     result.latency_ms = LatencyStats.from_samples(raw["samples_ms"]) if raw["samples_ms"] else None
     result.init_ms, result.first_inference_ms = raw["init_ms"], raw["first_inference_ms"]
+    result.import_ms = raw.get("import_ms")
     result.peak_rss_bytes, result.peak_rss_method = raw["peak_rss_bytes"], raw["peak_rss_method"]
     result.env = {**result.env, **raw["env"]}
     result.accuracy = accuracy(measured.outputs[0], data.labels)

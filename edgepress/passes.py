@@ -36,6 +36,11 @@ BUILTIN_PASS_MODULES = (
     "edgepress.converters.onnx",
     "edgepress.converters.torch_export",
     "edgepress.converters.torchscript",
+    "edgepress.compress.prune",
+    "edgepress.compress.distill",
+    "edgepress.converters.executorch",
+    "edgepress.converters.tflite",
+    "edgepress.converters.keras_file",
 )
 
 

@@ -29,8 +29,10 @@ def _runner(reference: Artifact) -> RunFn:
         return _torch_module_runner(reference.model.module())
     if reference.format is Format.TORCHSCRIPT and reference.model is not None:
         return _torch_module_runner(reference.model)
-    if reference.path is None or reference.format is Format.KERAS:
-        raise BadInputError(f"cannot use a {reference.format.value} model as the reference")
+    if reference.format is Format.KERAS:
+        return _keras_runner(reference)
+    if reference.path is None:
+        raise BadInputError(f"cannot use an in-memory {reference.format.value} model as the reference")
     run, _, _ = worker.load_runner(reference.format.value, str(reference.path), os.cpu_count() or 1)
     return run
 
@@ -43,5 +45,18 @@ def _torch_module_runner(module: Any) -> RunFn:
             out = module(*[torch.from_numpy(a) for a in arrays])
         outs = out if isinstance(out, (tuple, list)) else [out]
         return [o.detach().float().numpy() for o in outs]
+
+    return run
+
+
+def _keras_runner(reference: Artifact) -> RunFn:
+    from edgepress.keras_models import keras_model
+
+    model = keras_model(reference).model
+
+    def run(arrays: list[np.ndarray]) -> list[np.ndarray]:
+        out = model(arrays[0] if len(arrays) == 1 else arrays, training=False)
+        outs = out if isinstance(out, (tuple, list)) else [out]
+        return [o.numpy() if hasattr(o, "numpy") else o for o in outs]
 
     return run

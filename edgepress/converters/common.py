@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from edgepress.artifact import Artifact, Format
+from dataclasses import replace
+
+from edgepress.artifact import Artifact, Format, InputSpec
 from edgepress.passes import Pass, cache_key, describe
 from edgepress.storage import cached, publish, staging_dir
 
@@ -78,3 +80,27 @@ def quiet_exporter() -> Iterator[None]:
             yield
     finally:
         registration.setLevel(level)
+
+
+def example_inputs(source: Artifact, batch: int = 1) -> tuple[Any, ...]:
+    """Example tensors with a fixed batch: the model's own (resized), else zeros from its spec."""
+    import torch
+
+    if source.format is Format.TORCH:
+        return tuple(t[:1].expand(batch, *t.shape[1:]).contiguous() for t in source.model.example_inputs)
+    return tuple(torch.zeros(t.concrete_shape(batch), dtype=getattr(torch, t.dtype, torch.float32)) for t in source.input_spec.tensors)
+
+
+def static_program(source: Artifact, batch: int = 1) -> Any:
+    """A torch.export program with every shape fixed (edge runtimes plan memory statically)."""
+    import torch
+
+    module = source.model.module if source.format is Format.TORCH else torch_program(source).module()
+    with quiet_exporter():
+        return torch.export.export(module, example_inputs(source, batch))
+
+
+def static_spec(source: Artifact, batch: int = 1) -> InputSpec:
+    """The source's input spec with dynamic dimensions fixed as in ``static_program``."""
+    tensors = tuple(replace(t, shape=t.concrete_shape(batch)) for t in source.input_spec.tensors)
+    return replace(source.input_spec, tensors=tensors)

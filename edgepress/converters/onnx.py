@@ -25,8 +25,8 @@ class ConvertOnnx:
     """
 
     name: ClassVar[str] = "convert.onnx"
-    summary: ClassVar[str] = "PyTorch -> ONNX (torch.onnx dynamo exporter, onnx.checker verified)"
-    accepts: ClassVar[frozenset[Format]] = frozenset({Format.TORCH, Format.TORCH_EXPORT})
+    summary: ClassVar[str] = "PyTorch (torch.onnx dynamo) or Keras (Keras 3 export / tf2onnx) -> ONNX, onnx.checker verified"
+    accepts: ClassVar[frozenset[Format]] = frozenset({Format.TORCH, Format.TORCH_EXPORT, Format.KERAS})
 
     opset: int = 18
     dynamic_batch: bool = True
@@ -46,7 +46,10 @@ class ConvertOnnx:
         return convert_with(self, artifact, out_dir, Format.ONNX, self._write, spec_of)
 
     def _write(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
-        import onnx
+        converter = self._export_keras(source, path) if source.format is Format.KERAS else self._export_torch(source, path)
+        return self._checked(path, converter)
+
+    def _export_torch(self, source: Artifact, path: Path) -> str:
         import torch
 
         program = torch_program(source)
@@ -55,6 +58,27 @@ class ConvertOnnx:
         big = sum(p.numel() * p.element_size() for p in program.state_dict.values()) > EXTERNAL_DATA_THRESHOLD
         with quiet_exporter():
             torch.onnx.export(program, (), str(path), dynamo=True, opset_version=self.opset, external_data=big, verbose=False)
+        return f"torch.onnx {torch.__version__}"
+
+    def _export_keras(self, source: Artifact, path: Path) -> str:
+        """Keras 3 exports ONNX itself; tf-keras goes through tf2onnx."""
+        import tf2onnx
+
+        from edgepress.keras_models import KERAS3, keras_model
+
+        held = keras_model(source)
+        with quiet_exporter():
+            if held.flavor == KERAS3:
+                _call_once(held.model, source)  # Keras 3 refuses to export a model never called
+                held.model.export(str(path), format="onnx", verbose=False, opset_version=self.opset)
+                return f"keras {held.model.__module__.split('.')[0]} export (tf2onnx {tf2onnx.__version__})"
+            signature = _keras_signature(held.model, self.dynamic_batch)
+            tf2onnx.convert.from_keras(held.model, input_signature=signature, opset=self.opset, output_path=str(path))
+        return f"tf2onnx {tf2onnx.__version__}"
+
+    def _checked(self, path: Path, converter: str) -> tuple[tuple[Path, ...], dict[str, Any]]:
+        import onnx
+
         try:
             onnx.checker.check_model(str(path), full_check=True)
         except onnx.checker.ValidationError as exc:
@@ -62,7 +86,21 @@ class ConvertOnnx:
         side = path.with_name(path.name + ".data")
         model = onnx.load(str(path), load_external_data=False)
         _check_opset(model, self.opset)
-        return ((side,) if side.exists() else ()), {"converter": f"torch.onnx {torch.__version__}", "ops": op_counts(model)}
+        return ((side,) if side.exists() else ()), {"converter": converter, "ops": op_counts(model)}
+
+
+def _call_once(model: Any, source: Artifact) -> None:
+    import numpy as np
+
+    model([np.zeros(t.concrete_shape(1), t.dtype) for t in source.input_spec.tensors])
+
+
+def _keras_signature(model: Any, dynamic_batch: bool) -> tuple[Any, ...]:
+    import tensorflow as tf
+
+    return tuple(
+        tf.TensorSpec((None if dynamic_batch else 1, *t.shape[1:]), t.dtype, name=t.name.split(":")[0]) for t in model.inputs
+    )
 
 
 def _check_opset(model: Any, wanted: int) -> None:

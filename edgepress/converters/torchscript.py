@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgepress.artifact import Artifact, Format
-from edgepress.converters.common import convert_with, torch_program
+from edgepress.converters.common import convert_with, example_inputs, torch_program
 from edgepress.passes import register
 
 DEPRECATION = "PyTorch Mobile's lite interpreter is deprecated upstream; prefer ExecuTorch (.pte)"
@@ -42,7 +42,7 @@ def _write(source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, An
     import torch
 
     program = torch_program(source)
-    examples = tuple(t.expand(2, *t.shape[1:]).contiguous() for t in _example_inputs(source, program))
+    examples = example_inputs(source, batch=2)  # batch 2 so tracing keeps the batch dimension general
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(program.module(), examples, check_trace=False)
@@ -50,16 +50,6 @@ def _write(source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, An
         ops = _op_counts(traced)
     report = {"converter": f"torch.jit {torch.__version__}", "ops": ops, "deprecated": DEPRECATION, "flags": ["deprecated_format"]}
     return (), report
-
-
-def _example_inputs(source: Artifact, program: Any) -> tuple[Any, ...]:
-    """Example tensors: the model's own, else zeros shaped by the input spec."""
-    import torch
-
-    if source.format is Format.TORCH:
-        return tuple(source.model.example_inputs)
-    dtypes = {"float32": torch.float32, "float16": torch.float16, "int64": torch.int64, "int32": torch.int32}
-    return tuple(torch.zeros(t.concrete_shape(1), dtype=dtypes.get(t.dtype, torch.float32)) for t in source.input_spec.tensors)
 
 
 def _op_counts(traced: Any) -> dict[str, int]:

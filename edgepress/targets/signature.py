@@ -33,6 +33,10 @@ def _tflite_spec(path: Path) -> tuple[TensorSpec, ...]:
     return tuple(TensorSpec(d["name"], tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"]).name) for d in details)
 
 
+# c10::ScalarType codes as ExecuTorch's MethodMeta reports them
+_SCALAR_TYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32", 7: "float64", 11: "bool"}
+
+
 def _executorch_spec(path: Path) -> tuple[TensorSpec, ...]:
     from executorch.runtime import Runtime
 
@@ -40,5 +44,5 @@ def _executorch_spec(path: Path) -> tuple[TensorSpec, ...]:
     specs = []
     for index in range(meta.num_inputs()):
         tensor = meta.input_tensor_meta(index)
-        specs.append(TensorSpec(f"input_{index}", tuple(tensor.sizes()), str(tensor.dtype()).split(".")[-1].lower()))
+        specs.append(TensorSpec(f"input_{index}", tuple(tensor.sizes()), _SCALAR_TYPES.get(int(tensor.dtype()), "float32")))
     return tuple(specs)

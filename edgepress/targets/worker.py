@@ -25,8 +25,35 @@ import traceback
 PEAK_RSS_METHOD = "VmHWM of an isolated worker process (includes the interpreter, numpy and the runtime)"
 
 
+# Modules each format's runtime needs: imported before the init timer starts, so init_ms
+# is loading the model, not importing a framework (reported apart as import_ms).
+RUNTIME_IMPORTS = {
+    "onnx": ["onnxruntime"],
+    "tflite": ["ai_edge_litert.interpreter"],
+    "executorch": ["torch", "executorch.runtime"],
+    "ptl": ["torch", "torch.jit.mobile"],
+    "pt2": ["torch"],
+    "torchscript": ["torch"],
+}
+
+
+def import_runtime(fmt):
+    """Import the runtime's modules; returns the time it took in ms."""
+    import importlib
+
+    t0 = time.perf_counter_ns()
+    for name in RUNTIME_IMPORTS.get(fmt, []):
+        importlib.import_module(name)
+    return _ms_since(t0)
+
+
 def load_runner(fmt, path, threads, device="cpu"):
-    """Return ``(run, runtime_name, runtime_version)``; ``run(list_of_arrays) -> list_of_arrays``."""
+    """Return ``(run, runtime_name, runtime_version)``; ``run(list_of_arrays) -> list_of_arrays``.
+
+    ``device`` is ``cpu``, or for a desktop GPU ``cuda`` / ``tensorrt`` with an optional
+    precision for torch artifacts and TensorRT: ``cuda:fp16``, ``cuda:bf16``, ``tensorrt:fp16``.
+    A GPU ``run`` carries ``run.device_timer(arrays) -> ms``, timed with CUDA events.
+    """
     loaders = {
         "onnx": _load_onnx,
         "tflite": _load_tflite,
@@ -46,22 +73,41 @@ def _load_onnx(path, threads, device):
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    providers = ["CUDAExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+    kind, _, precision = device.partition(":")
+    providers = _onnx_providers(kind, precision)
     session = ort.InferenceSession(path, sess_options=opts, providers=providers)
-    if device == "cuda" and "CUDAExecutionProvider" not in session.get_providers():
-        raise RuntimeError("onnxruntime could not enable CUDAExecutionProvider (install onnxruntime-gpu)")
+    wanted = providers[0] if isinstance(providers[0], str) else providers[0][0]
+    if wanted not in session.get_providers():
+        raise RuntimeError("onnxruntime could not enable %s (available: %s); install onnxruntime-gpu with a matching CUDA/TensorRT" % (wanted, ", ".join(ort.get_available_providers())))
     names = [i.name for i in session.get_inputs()]
 
     def run(arrays):
         return session.run(None, dict(zip(names, arrays)))
 
-    return run, "onnxruntime", ort.__version__
+    name = "onnxruntime" if kind == "cpu" else "onnxruntime (%s)" % wanted
+    return run, name, ort.__version__
+
+
+def _onnx_providers(kind, precision):
+    """Execution providers in priority order; the first is the one being measured."""
+    if kind == "tensorrt":
+        return [("TensorrtExecutionProvider", {"trt_fp16_enable": precision == "fp16"}), "CUDAExecutionProvider"]
+    if kind == "cuda":
+        return ["CUDAExecutionProvider"]
+    return ["CPUExecutionProvider"]
 
 
 def _load_tflite(path, threads, device):
     import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
 
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        runtime = "ai-edge-litert"
+    except ImportError:  # boards often ship LiteRT's predecessor
+        from tflite_runtime.interpreter import Interpreter
+
+        runtime = "tflite-runtime"
     interpreter = Interpreter(model_path=path, num_threads=threads)
     interpreter.allocate_tensors()
     inputs = interpreter.get_input_details()
@@ -76,7 +122,7 @@ def _load_tflite(path, threads, device):
         interpreter.invoke()
         return [_dequantize(np, interpreter.get_tensor(d["index"]), d) for d in outputs]
 
-    return run, "ai-edge-litert", _version("ai_edge_litert")
+    return run, runtime, _version(runtime.replace("-", "_"))
 
 
 def _quantize(np, array, detail):
@@ -97,18 +143,27 @@ def _dequantize(np, array, detail):
 
 
 def _load_executorch(path, threads, device):
+    import torch
     from executorch.runtime import Runtime
 
+    _set_executorch_threads(threads)
     program = Runtime.get().load_program(path)
     method = program.load_method("forward")
-    import torch
-
-    torch.set_num_threads(threads)
 
     def run(arrays):
         return [o.detach().numpy() for o in method.execute([torch.from_numpy(a) for a in arrays])]
 
     return run, "executorch", _version("executorch")
+
+
+def _set_executorch_threads(threads):
+    """XNNPACK's thread pool size; the runtime has no public option, only this private call."""
+    try:
+        from executorch.extension.pybindings import portable_lib
+
+        portable_lib._unsafe_reset_threadpool(threads)
+    except (ImportError, AttributeError):
+        pass  # older or newer builds: the pool keeps its default (one thread per core)
 
 
 def _load_ptl(path, threads, device):
@@ -124,7 +179,7 @@ def _load_pt2(path, threads, device):
     import torch
 
     torch.set_num_threads(threads)
-    module = torch.export.load(path).module().to(device)
+    module = torch.export.load(path).module()
     return _torch_call(torch, module, device), "torch", torch.__version__
 
 
@@ -132,18 +187,55 @@ def _load_torchscript(path, threads, device):
     import torch
 
     torch.set_num_threads(threads)
-    module = torch.jit.load(path, map_location=device)
+    module = torch.jit.load(path, map_location=device.partition(":")[0])
     return _torch_call(torch, module, device), "torch", torch.__version__
 
 
+TORCH_DTYPES = {"": "float32", "fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
 def _torch_call(torch, module, device):
-    def run(arrays):
+    """``run`` on numpy arrays; on CUDA in the requested precision, with a CUDA-event timer."""
+    kind, _, precision = device.partition(":")
+    dtype = getattr(torch, TORCH_DTYPES[precision])
+    module = module.to(kind)
+    if dtype != torch.float32:
+        module = module.to(dtype)
+
+    def stage(arrays):
+        tensors = [torch.from_numpy(a).to(kind) for a in arrays]
+        return [t.to(dtype) if t.is_floating_point() else t for t in tensors]
+
+    def forward(tensors):
         with torch.inference_mode():
-            out = module(*[torch.from_numpy(a).to(device) for a in arrays])
+            return module(*tensors)
+
+    def run(arrays):
+        out = forward(stage(arrays))
         outs = out if isinstance(out, (tuple, list)) else [out]
         return [o.detach().float().cpu().numpy() for o in outs]
 
+    if kind == "cuda":
+        run.device_timer = _cuda_timer(torch, stage, forward)
     return run
+
+
+def _cuda_timer(torch, stage, forward):
+    """Time one forward pass with CUDA events; inputs are copied to the GPU once, untimed."""
+    staged = {}
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def timed(arrays):
+        if staged.get("key") is not arrays:
+            staged.update(key=arrays, tensors=stage(arrays))
+        torch.cuda.synchronize()
+        start.record()
+        forward(staged["tensors"])
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end)
+
+    return timed
 
 
 def _version(module_name):
@@ -181,12 +273,16 @@ def steady_state(run, feed, warmup, min_iters, min_seconds, max_seconds):
     """Warm up (uncounted), then time runs until both minimums are met or time is up."""
     for _ in range(warmup):
         run(feed)
+    timer = getattr(run, "device_timer", None)
     samples = []
     start = time.perf_counter()
     while True:
-        t0 = time.perf_counter_ns()
-        run(feed)
-        samples.append(_ms_since(t0))
+        if timer is not None:
+            samples.append(timer(feed))
+        else:
+            t0 = time.perf_counter_ns()
+            run(feed)
+            samples.append(_ms_since(t0))
         elapsed = time.perf_counter() - start
         if (len(samples) >= min_iters and elapsed >= min_seconds) or elapsed >= max_seconds:
             return samples
@@ -221,17 +317,76 @@ def cpu_facts():
     return facts
 
 
-def environment(runtime, runtime_version):
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read().strip().strip("\x00")
+    except OSError:
+        return None
+
+
+def board_facts():
+    """Board model, CPU frequency governor and temperatures, where the kernel exposes them."""
+    import glob
+
+    facts = {}
+    model = _read("/proc/device-tree/model")
+    if model:
+        facts["model"] = model
+    cpufreq = "/sys/devices/system/cpu/cpu0/cpufreq/"
+    for key, name in (("governor", "scaling_governor"), ("cur_freq_khz", "scaling_cur_freq"), ("max_freq_khz", "cpuinfo_max_freq")):
+        value = _read(cpufreq + name)
+        if value:
+            facts[key] = value
+    temps = {}
+    for zone in sorted(glob.glob("/sys/class/thermal/thermal_zone*"))[:8]:
+        kind, milli = _read(zone + "/type"), _read(zone + "/temp")
+        if kind and milli and milli.lstrip("-").isdigit():
+            temps[kind] = int(milli) / 1000.0
+    if temps:
+        facts["temperature_c"] = temps
+    return facts
+
+
+def gpu_facts():
+    """NVIDIA GPU name, driver and memory as nvidia-smi reports them (None without it)."""
+    import subprocess
+
+    query = ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]
+    try:
+        text = subprocess.run(query, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if not text:
+        return None
+    name, _, rest = text.splitlines()[0].partition(",")
+    driver, _, memory = rest.partition(",")
+    return {"name": name.strip(), "driver": driver.strip(), "memory": memory.strip()}
+
+
+def timing_method(run):
+    if getattr(run, "device_timer", None) is not None:
+        return "CUDA events around each forward pass (inputs already on the GPU), after torch.cuda.synchronize()"
+    return "wall clock (time.perf_counter_ns) around each run, host arrays in and out"
+
+
+def environment(runtime, runtime_version, device="cpu", run=None):
     import numpy as np
 
-    return {
+    env = {
         "os": platform.platform(),
         "python": platform.python_version(),
         "cpu": cpu_facts(),
+        "board": board_facts(),
         "runtime": runtime,
         "runtime_version": runtime_version,
         "numpy": np.__version__,
+        "device": device,
+        "timing": timing_method(run),
     }
+    if device != "cpu":
+        env["gpu"] = gpu_facts()
+    return env
 
 
 def measure(request):
@@ -240,9 +395,11 @@ def measure(request):
 
     with np.load(request["inputs"]) as data:
         arrays = [data["in_%d" % i] for i in range(len(data.files))]
+    import_ms = import_runtime(request["format"])
     rss_before = rss_bytes()
     t0 = time.perf_counter_ns()
-    run, runtime, version = load_runner(request["format"], request["artifact"], request["threads"], request.get("device", "cpu"))
+    device = request.get("device", "cpu")
+    run, runtime, version = load_runner(request["format"], request["artifact"], request["threads"], device)
     init_ms = _ms_since(t0)
     feed = [a[: request["batch_size"]] for a in arrays]
     t0 = time.perf_counter_ns()
@@ -254,13 +411,14 @@ def measure(request):
     outputs = run_batched(run, arrays, request.get("eval_batch_size") or request["batch_size"])
     np.savez(request["outputs"], **{"out_%d" % i: o for i, o in enumerate(outputs)})
     return {
+        "import_ms": import_ms,
         "init_ms": init_ms,
         "first_inference_ms": first_ms,
         "samples_ms": samples,
         "peak_rss_bytes": rss_bytes(),
         "rss_before_load_bytes": rss_before,
         "peak_rss_method": PEAK_RSS_METHOD,
-        "env": environment(runtime, version),
+        "env": environment(runtime, version, device, run),
         "error": None,
     }
 

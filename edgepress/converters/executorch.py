@@ -1,0 +1,89 @@
+"""``convert.executorch``: PyTorch -> ExecuTorch ``.pte``, lowered to the XNNPACK delegate.
+
+The conversion report lists which operators XNNPACK took and which stayed on ExecuTorch's
+portable (reference) kernels. Portable fallbacks are the usual reason an edge model is
+slower than expected, so any fallback sets the ``fallback_ops`` flag.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from edgepress.artifact import Artifact, Format
+from edgepress.converters.common import convert_with, quiet_exporter, static_program, static_spec
+from edgepress.passes import register
+
+# Graph bookkeeping, not compute: never counted as a fallback.
+NOT_COMPUTE = {"getitem", "executorch_call_delegate", "Total"}  # "Total" is the summary row
+
+
+class Backend(enum.Enum):
+    XNNPACK = "xnnpack"  # optimised CPU kernels (Arm NEON, x86 AVX)
+    PORTABLE = "portable"  # reference kernels only: for debugging a delegate
+
+
+@register
+@dataclass(frozen=True)
+class ConvertExecuTorch:
+    """Export with torch.export, lower with ``to_edge_transform_and_lower``, save the program."""
+
+    name: ClassVar[str] = "convert.executorch"
+    summary: ClassVar[str] = "PyTorch -> ExecuTorch .pte (XNNPACK delegate; reports delegated vs portable ops)"
+    accepts: ClassVar[frozenset[Format]] = frozenset({Format.TORCH, Format.TORCH_EXPORT})
+
+    backend: Backend = Backend.XNNPACK
+
+    def output_format(self, source: Format) -> Format:
+        return Format.EXECUTORCH
+
+    def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
+        return convert_with(self, artifact, out_dir, Format.EXECUTORCH, self._write, lambda _: static_spec(artifact))
+
+    def _write(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
+        from executorch.exir import to_edge_transform_and_lower
+
+        partitioners = []
+        if self.backend is Backend.XNNPACK:
+            from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+            partitioners = [XnnpackPartitioner()]
+        with quiet_exporter():
+            edge = to_edge_transform_and_lower(static_program(source), partitioner=partitioners)
+            report = delegation_report(edge.exported_program().graph_module)
+            path.write_bytes(edge.to_executorch().buffer)
+        report["converter"] = f"executorch {_version()}"
+        report["backend"] = self.backend.value
+        return (), report
+
+
+def delegation_report(graph_module: Any) -> dict[str, Any]:
+    """Operators delegated to a backend vs left on portable kernels, from ExecuTorch's devtools."""
+    from executorch.devtools.backend_debug import get_delegation_info
+
+    info = get_delegation_info(graph_module)
+    delegated: dict[str, int] = {}
+    portable: dict[str, int] = {}
+    for row in info.get_operator_delegation_dataframe().to_dict("records"):
+        op = str(row["op_type"])
+        if op in NOT_COMPUTE:
+            continue
+        if row["occurrences_in_delegated_graphs"]:
+            delegated[op] = int(row["occurrences_in_delegated_graphs"])
+        if row["occurrences_in_non_delegated_graphs"]:
+            portable[op] = int(row["occurrences_in_non_delegated_graphs"])
+    return {
+        "delegated_ops": dict(sorted(delegated.items())),
+        "portable_ops": dict(sorted(portable.items())),
+        "delegate_subgraphs": int(info.num_delegated_subgraphs),
+        "ops": dict(sorted({**portable, **{k: delegated.get(k, 0) + portable.get(k, 0) for k in delegated}}.items())),
+        "flags": ["fallback_ops"] if portable else [],
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("executorch")

@@ -1,0 +1,108 @@
+"""``convert.tflite``: PyTorch (litert-torch) or Keras (TFLiteConverter) -> ``.tflite``.
+
+The conversion report counts operators by kind: builtin, Select-TF ("Flex", which need
+the TensorFlow-ops runtime that LiteRT's Python package does not ship) and other custom
+ops. Either of the latter sets a flag, since the artifact will not run in plain LiteRT.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from edgepress.artifact import Artifact, Format, InputSpec
+from edgepress.converters.common import convert_with, example_inputs, quiet_exporter, static_spec, torch_program
+from edgepress.passes import register
+
+
+class Layout(enum.Enum):
+    KEEP = "keep"  # the source's layout (NCHW for PyTorch); litert-torch inserts transposes inside
+    NHWC = "nhwc"  # channels-last image inputs, as TFLite kernels want them (PyTorch sources)
+
+
+@register
+@dataclass(frozen=True)
+class ConvertTflite:
+    """Convert to TFLite: litert-torch for PyTorch, the TFLite converter for Keras."""
+
+    name: ClassVar[str] = "convert.tflite"
+    summary: ClassVar[str] = "PyTorch (litert-torch) or Keras (TFLiteConverter) -> .tflite; reports builtin vs Select-TF ops"
+    accepts: ClassVar[frozenset[Format]] = frozenset({Format.TORCH, Format.TORCH_EXPORT, Format.KERAS})
+
+    layout: Layout = Layout.KEEP
+
+    def output_format(self, source: Format) -> Format:
+        return Format.TFLITE
+
+    def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
+        write = self._write_keras if artifact.format is Format.KERAS else self._write_torch
+        return convert_with(self, artifact, out_dir, Format.TFLITE, write, lambda path: self._spec(artifact, path))
+
+    def _write_torch(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
+        import litert_torch
+
+        module = source.model.module if source.format is Format.TORCH else torch_program(source).module()
+        examples = example_inputs(source, 1)
+        if self.layout is Layout.NHWC:
+            image_args = [i for i, t in enumerate(examples) if t.dim() == 4]
+            module = litert_torch.to_channel_last_io(module, args=image_args)
+            module.training = False  # not .eval(): exported programs' modules refuse it
+            examples = tuple(t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t for t in examples)
+        with quiet_exporter():
+            litert_torch.convert(module, examples).export(str(path))
+        return (), {"converter": f"litert-torch {_version('litert-torch')}", **op_report(path)}
+
+    def _write_keras(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
+        import tensorflow as tf
+
+        from edgepress.keras_models import keras_model
+
+        converter = tf.lite.TFLiteConverter.from_keras_model(keras_model(source).model)
+        with quiet_exporter():
+            path.write_bytes(converter.convert())
+        return (), {"converter": f"tensorflow {tf.__version__} TFLiteConverter", **op_report(path)}
+
+    def _spec(self, source: Artifact, path: Path) -> InputSpec:
+        if source.format is Format.KERAS:
+            from edgepress.targets.signature import read_input_spec
+
+            return read_input_spec(path, Format.TFLITE).with_layout(source.input_spec.layout)
+        spec = static_spec(source)
+        if self.layout is Layout.NHWC and spec.layout == "NCHW":
+            tensors = tuple(replace(t, shape=(t.shape[0], t.shape[2], t.shape[3], t.shape[1])) if len(t.shape) == 4 else t for t in spec.tensors)
+            return InputSpec(tensors, "NHWC")
+        return spec
+
+
+def op_report(path: Path) -> dict[str, Any]:
+    """Operator counts of a .tflite by kind, read from its flatbuffer (no TensorFlow needed)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(path.read_bytes(), 0)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    kinds = []
+    for index in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(index)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        if builtin == schema.BuiltinOperator.CUSTOM:
+            custom = code.CustomCode().decode()
+            kinds.append(("select_tf" if custom.startswith("Flex") else "custom", custom))
+        else:
+            kinds.append(("builtin", names.get(builtin, str(builtin))))
+    counts: dict[str, dict[str, int]] = {"builtin": {}, "select_tf": {}, "custom": {}}
+    for sub in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(sub)
+        for op in range(graph.OperatorsLength()):
+            kind, name = kinds[graph.Operators(op).OpcodeIndex()]
+            counts[kind][name] = counts[kind].get(name, 0) + 1
+    flags = [flag for flag, kind in (("select_tf_ops", "select_tf"), ("custom_ops", "custom")) if counts[kind]]
+    ops = {**counts["builtin"], **counts["select_tf"], **counts["custom"]}
+    return {"ops": dict(sorted(ops.items())), "builtin_ops": counts["builtin"], "select_tf_ops": counts["select_tf"], "custom_ops": counts["custom"], "flags": flags}
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import version
+
+    return version(dist)
