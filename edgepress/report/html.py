@@ -79,10 +79,11 @@ def _environment() -> Any:
 
 
 def _unique_artifacts(results: Sequence[BenchResult]) -> list[BenchResult]:
-    """One result per artifact (by sha256), in first-seen order."""
+    """One result per artifact (by sha256), in first-seen order; cells that made no file are left out."""
     seen: dict[str, BenchResult] = {}
     for r in results:
-        seen.setdefault(r.artifact["sha256"], r)
+        if r.artifact.get("sha256"):
+            seen.setdefault(r.artifact["sha256"], r)
     return list(seen.values())
 
 

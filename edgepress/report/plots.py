@@ -180,7 +180,7 @@ def _legend(shapes: dict[str, str], qs: Sequence[float], quality_label: str) -> 
         parts.append(f'<rect x="{x + step * 11}" y="{y + 6}" width="11" height="10" fill="hsl({12 * step}, 70%, 42%)"/>')
     if qs:
         parts.append(f'<text class="tick" x="{x}" y="{y + 30}">{min(qs):.3f}</text><text class="tick" x="{x + 121}" y="{y + 30}" text-anchor="end">{max(qs):.3f}</text>')
-    parts.append(f'<text class="tick" x="{x}" y="{y + 50}">ringed + joined: Pareto front</text>')
+    parts.append(f'<text class="tick" x="{x}" y="{y + 50}">ringed and joined:</text><text class="tick" x="{x}" y="{y + 64}">the Pareto front</text>')
     return parts
 
 

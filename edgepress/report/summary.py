@@ -91,7 +91,8 @@ def cross_target(results: Sequence[BenchResult]) -> list[tuple[str, list[BenchRe
     """Artifacts measured on more than one target: (label, its results), by artifact hash."""
     groups: dict[str, list[BenchResult]] = {}
     for r in results:
-        groups.setdefault(r.artifact["sha256"], []).append(r)
+        if r.artifact.get("sha256"):  # a cell that made no file has no artifact to compare
+            groups.setdefault(r.artifact["sha256"], []).append(r)
     return [(label(rs[0]), rs) for rs in groups.values() if len({r.target for r in rs}) > 1]
 
 
