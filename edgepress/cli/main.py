@@ -9,6 +9,7 @@ import typer
 from edgepress import __version__
 from edgepress.cli import bench, convert, demo, listing
 from edgepress.cli import report as report_cli
+from edgepress.cli import sweep as sweep_cli
 
 app = typer.Typer(
     name="edgepress",
@@ -36,6 +37,7 @@ app.command("convert")(convert.command)
 app.command("bench")(bench.command)
 app.command("demo")(demo.command)
 app.command("report")(report_cli.command)
+app.command("sweep")(sweep_cli.command)
 listing.register(app)
 
 
