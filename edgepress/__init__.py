@@ -41,9 +41,6 @@ _EXPORTS = {
     "write_report": "edgepress.report.writer",
     "write_html_report": "edgepress.report.html",
     "sweep": "edgepress.sweep.run",
-    "write_report": "edgepress.report.writer",
-    "write_html_report": "edgepress.report.html",
-    "sweep": "edgepress.sweep.run",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -60,9 +57,6 @@ if TYPE_CHECKING:
     from edgepress.passes import Pass, Recipe
     from edgepress.recipe_file import run_recipe
     from edgepress.report.results import read_results, write_results
-    from edgepress.report.html import write_html_report
-    from edgepress.report.writer import write_report
-    from edgepress.sweep.run import sweep
     from edgepress.report.html import write_html_report
     from edgepress.report.writer import write_report
     from edgepress.sweep.run import sweep
