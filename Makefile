@@ -7,6 +7,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.edgepress-setup
 
 .PHONY: setup demo test bench clean
@@ -16,6 +17,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	# Debian's chromium runs the HTML report's browser test (headless); installed only when missing.
 	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+	# QEMU user-mode emulation (arm64-emu) and OpenSSH (ssh:// target tests); installed only when missing.
+	command -v qemu-aarch64-static >/dev/null && test -x /usr/sbin/sshd && command -v ssh >/dev/null || \
+	  ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-user-static openssh-server openssh-client)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) "$(TORCH_SPEC)"

@@ -121,6 +121,22 @@ def run_demo(out_dir: Path, settings: Any = None, progress: Any = None) -> list[
     say("converting to pt2 and onnx")
     artifacts = convert(model, ["pt2", "onnx"], out_dir=out_dir)
     say("measuring on host-cpu")
-    results = bench(artifacts, target="host-cpu", reference=model, data=(split.x_test, split.y_test), settings=settings, progress=say)
+    data = (split.x_test, split.y_test)
+    results = bench(artifacts, target="host-cpu", reference=model, data=data, settings=settings, progress=say)
+    results += _emulated_arm(artifacts, model, data, settings, say)
     write_results(out_dir / "results.json", results)
     return results
+
+
+def _emulated_arm(artifacts: list[Any], model: Any, data: Any, settings: Any, say: Any) -> list[Any]:
+    """The Raspberry Pi 5 CPU under QEMU (correctness and drift), where QEMU is installed."""
+    from edgepress.measure import bench
+    from edgepress.targets.arm import Arm64Emu
+
+    arm = Arm64Emu()
+    runnable = [a for a in artifacts if arm.format_reason(a.format) is None]
+    if arm.unavailable_reason() or not runnable:
+        say(f"skipping {arm.name}: {arm.unavailable_reason() or 'no artifact it runs'}")
+        return []
+    say(f"checking on {arm.name} (emulated: drift, not speed)")
+    return bench(runnable, target=arm.name, reference=model, data=data, settings=settings, progress=say)

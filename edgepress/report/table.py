@@ -16,7 +16,7 @@ def results_table(results: Sequence[BenchResult]) -> Table:
     from rich.table import Table
 
     table = Table(title="edgepress bench", show_lines=False)
-    for column in ("artifact", "format", "target", "size", "init ms", "1st ms", "p50 ms", "p90 ms", "p99 ms", "peak RSS", "max|err|", "cosine", "top-1 agree", "accuracy", "flags / error"):
+    for column in ("artifact", "format", "target", "size", "init ms", "1st ms", "p50 ms", "p90 ms", "p99 ms", "peak RSS", "max|err|", "cosine", "top-1 agree", "vs host-cpu", "accuracy", "flags / error"):
         table.add_column(column, justify="left" if column in ("artifact", "format", "target", "flags / error") else "right")
     for r in results:
         table.add_row(*row_cells(r))
@@ -41,9 +41,17 @@ def row_cells(r: BenchResult) -> list[str]:
         f"{drift.max_abs:.2e}" if drift else "-",
         f"{drift.cosine:.6f}" if drift else "-",
         _pct(drift.top1_agreement if drift else None),
+        _vs_host(r.drift_vs_host_cpu),
         _pct(r.accuracy),
         f"error: {r.error}" if r.error else ", ".join(r.flags),
     ]
+
+
+def _vs_host(cross: dict | None) -> str:
+    """Max abs difference from the same artifact on host-cpu (cross-ISA drift)."""
+    if not cross:
+        return "-"
+    return "n/a" if "error" in cross else f"{cross['max_abs']:.2e}"
 
 
 def human_bytes(size: int | None) -> str:
