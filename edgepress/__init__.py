@@ -40,7 +40,7 @@ _EXPORTS = {
     "read_results": "edgepress.report.results",
     "write_report": "edgepress.report.writer",
     "write_html_report": "edgepress.report.html",
-    "sweep": "edgepress.sweep.run",
+    "sweep": "edgepress.sweeps.run",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from edgepress.report.results import read_results, write_results
     from edgepress.report.html import write_html_report
     from edgepress.report.writer import write_report
-    from edgepress.sweep.run import sweep
+    from edgepress.sweeps.run import sweep
     from edgepress.targets.base import RunSettings
 
 

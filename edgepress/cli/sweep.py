@@ -23,8 +23,8 @@ def command(
 ) -> None:
     """Run recipes x formats x targets, cached by content: an interrupted sweep resumes, a repeated one is instant."""
     from edgepress.errors import BadInputError
-    from edgepress.sweep.run import sweep
-    from edgepress.sweep.select import parse_drop
+    from edgepress.sweeps.run import sweep
+    from edgepress.sweeps.select import parse_drop
 
     if jobs is not None and jobs < 1:
         raise BadInputError(f"--jobs must be at least 1, got {jobs}")

@@ -1,7 +1,7 @@
 import pytest
 
 from edgepress.errors import BadInputError, UnknownNameError
-from edgepress.sweep.grid import grid_from_dict
+from edgepress.sweeps.grid import grid_from_dict
 
 BASE = {"model": {"builtin": "digits"}, "recipe": [{"name": "fp32", "passes": []}], "formats": ["onnx", "pte"], "targets": ["host-cpu"]}
 

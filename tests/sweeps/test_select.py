@@ -1,7 +1,7 @@
 import pytest
 
 from edgepress.errors import BadInputError
-from edgepress.sweep.select import choose, parse_drop
+from edgepress.sweeps.select import choose, parse_drop
 from tests.report.test_pareto import cell
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from edgepress.measure import BenchResult
-from edgepress.sweep.cache import CellCache, cell_key
-from edgepress.sweep.cell import data_hash, error_result, model_hash, run_cell
-from edgepress.sweep.grid import Grid, load_grid
-from edgepress.sweep.select import Choice, choose
+from edgepress.sweeps.cache import CellCache, cell_key
+from edgepress.sweeps.cell import data_hash, error_result, model_hash, run_cell
+from edgepress.sweeps.grid import Grid, load_grid
+from edgepress.sweeps.select import Choice, choose
 
 Progress = Callable[[str], None]
 DEFAULT_RUN = {"threads": 1, "warmup": 2, "min_iters": 20, "min_seconds": 0.2, "max_seconds": 30.0, "timeout_s": 900.0}

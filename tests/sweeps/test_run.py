@@ -94,7 +94,7 @@ def test_killed_sweep_resumes_with_only_the_missing_cells(grid, tmp_path):
 def test_ray_executor_runs_cells_on_a_local_instance(grid, tmp_path):
     pytest.importorskip("ray", reason="Ray is in the 'distributed' extra")
     import edgepress
-    from edgepress.sweep.grid import load_grid
+    from edgepress.sweeps.grid import load_grid
     from dataclasses import replace
 
     small = replace(load_grid(grid), targets=("host-cpu",))

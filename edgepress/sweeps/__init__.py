@@ -2,5 +2,6 @@
 
 ``edgepress.sweep`` (in ``run``) is the entry point; ``grid`` reads the TOML, ``cell``
 runs one cell in a worker, ``cache`` stores finished cells, ``select`` picks the best
-artifact within an accuracy budget.
+artifact within an accuracy budget. The package is plural so that importing it never
+replaces the ``edgepress.sweep`` function on the package.
 """
