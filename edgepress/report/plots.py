@@ -141,20 +141,19 @@ def _marker(r: BenchResult, x: float, y: float, shape: str, colour: str, front: 
     style = f'fill="{"none" if hollow else colour}" stroke="{colour if hollow else "#222"}" stroke-width="{2.5 if front else 1}"'
     cls = "pt front" if front else "pt"
     inner = f"<title>{escape(tip)}{' (emulated: timing not comparable)' if hollow else ''}</title>"
-    return f'<g class="{cls}">{_shape(shape, x, y, 7 if front else 5, style)[:-2]}>{inner}</{_tag(shape)}></g>'
+    return f'<g class="{cls}">{_shape(shape, x, y, 7 if front else 5, style, inner)}</g>'
 
 
-def _tag(shape: str) -> str:
-    return {"circle": "circle", "square": "rect"}.get(shape, "polygon")
-
-
-def _shape(shape: str, x: float, y: float, r: float, style: str) -> str:
+def _shape(shape: str, x: float, y: float, r: float, style: str, inner: str = "") -> str:
+    """An SVG marker element; ``inner`` (e.g. an escaped <title>) goes inside it."""
     if shape == "circle":
-        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{r}" {style}/>'
-    if shape == "square":
-        return f'<rect x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r}" height="{2 * r}" {style}/>'
-    pts = [(x, y - r * 1.2), (x + r * 1.1, y + r * 0.8), (x - r * 1.1, y + r * 0.8)] if shape == "triangle" else [(x, y - r * 1.3), (x + r, y), (x, y + r * 1.3), (x - r, y)]
-    return f'<polygon points="{" ".join(f"{a:.1f},{b:.1f}" for a, b in pts)}" {style}/>'
+        tag, attrs = "circle", f'cx="{x:.1f}" cy="{y:.1f}" r="{r}"'
+    elif shape == "square":
+        tag, attrs = "rect", f'x="{x - r:.1f}" y="{y - r:.1f}" width="{2 * r}" height="{2 * r}"'
+    else:
+        pts = [(x, y - r * 1.2), (x + r * 1.1, y + r * 0.8), (x - r * 1.1, y + r * 0.8)] if shape == "triangle" else [(x, y - r * 1.3), (x + r, y), (x, y + r * 1.3), (x - r, y)]
+        tag, attrs = "polygon", 'points="' + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + '"'
+    return f"<{tag} {attrs} {style}>{inner}</{tag}>"
 
 
 def _front_lines(cells: Sequence[BenchResult], on_front: set[int], sx: _Axis, sy: _Axis) -> list[str]:
