@@ -41,13 +41,43 @@ def formats_from(source: Format) -> list[Format]:
     return sorted((f for f in made if f is not source), key=lambda f: f.value)
 
 
+# Why a (source, target) pair has no converter, for errors and the published matrix.
+UNSUPPORTED_WHY = {
+    (Format.KERAS, Format.EXECUTORCH): "ExecuTorch lowers torch.export programs only; convert a Keras model to TFLite or ONNX instead",
+    (Format.KERAS, Format.TORCHSCRIPT_LITE): "TorchScript is PyTorch-only; convert a Keras model to TFLite or ONNX instead",
+    (Format.KERAS, Format.TORCH_EXPORT): "torch.export needs a PyTorch model; convert a Keras model to TFLite or ONNX instead",
+    (Format.ONNX, Format.TFLITE): "no maintained ONNX -> TFLite converter; convert the original PyTorch or Keras model instead",
+    (Format.ONNX, Format.EXECUTORCH): "ExecuTorch needs the PyTorch model; convert the original PyTorch model instead",
+    (Format.ONNX, Format.TORCHSCRIPT_LITE): "TorchScript needs the PyTorch model; convert the original PyTorch model instead",
+    (Format.ONNX, Format.TORCH_EXPORT): "edgepress does not import ONNX into PyTorch; start from the PyTorch model",
+}
+MATRIX_SOURCES = (Format.TORCH, Format.TORCH_EXPORT, Format.KERAS, Format.ONNX)
+MATRIX_TARGETS = (Format.ONNX, Format.TFLITE, Format.EXECUTORCH, Format.TORCHSCRIPT_LITE, Format.TORCH_EXPORT)
+
+
 def converter_for(target: Format, source: Format) -> Pass:
     """The registered converter producing ``target`` from ``source``, with default options."""
     for p in converters():
         if source in p.accepts and p.output_format(source) is target:
             return p
     can = ", ".join(f.value for f in formats_from(source)) or "nothing"
-    raise BadInputError(f"edgepress cannot convert a {source.value} model to {target.value}; from {source.value} it makes: {can}")
+    why = UNSUPPORTED_WHY.get((source, target), f"from {source.value} edgepress makes: {can}")
+    raise BadInputError(f"edgepress cannot convert a {source.value} model to {target.value}: {why}")
+
+
+def conversion_matrix() -> str:
+    """The source x format table (Markdown) of what converts and how, from the registry."""
+    lines = ["| source | " + " | ".join(f.value for f in MATRIX_TARGETS) + " |", "|---" * (len(MATRIX_TARGETS) + 1) + "|"]
+    for source in MATRIX_SOURCES:
+        cells = []
+        for target in MATRIX_TARGETS:
+            try:
+                p = converter_for(target, source)
+                cells.append(f"yes: {getattr(p, 'methods', {}).get(source, p.name)} (`{p.name}`)")
+            except BadInputError:
+                cells.append("-" if source is target else f"no: {UNSUPPORTED_WHY.get((source, target), 'no converter')}")
+        lines.append(f"| {source.value} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def convert(

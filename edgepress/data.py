@@ -28,6 +28,7 @@ class EvalData:
     inputs: tuple[np.ndarray, ...]
     labels: np.ndarray | None = None
     random: bool = False
+    layout: str | None = None  # the layout of the spec the inputs were checked against
 
     @property
     def count(self) -> int:
@@ -69,7 +70,7 @@ def from_arrays(inputs: Any, labels: Any, spec: InputSpec) -> EvalData:
     checked = tuple(_check_input(a, t) for a, t in zip(arrays, spec.tensors))
     if len({a.shape[0] for a in checked}) != 1:
         raise DataError("all input arrays must have the same number of samples (dimension 0)")
-    return EvalData(checked, _check_labels(labels, checked[0].shape[0]))
+    return EvalData(checked, _check_labels(labels, checked[0].shape[0]), layout=spec.layout)
 
 
 def random_inputs(spec: InputSpec, count: int = DEFAULT_RANDOM_SAMPLES, seed: int = 0) -> EvalData:
@@ -84,7 +85,7 @@ def random_inputs(spec: InputSpec, count: int = DEFAULT_RANDOM_SAMPLES, seed: in
             arrays.append(rng.integers(0, 10, size=shape).astype(tensor.dtype))
         else:
             arrays.append(rng.standard_normal(shape).astype(tensor.dtype))
-    return EvalData(tuple(arrays), None, random=True)
+    return EvalData(tuple(arrays), None, random=True, layout=spec.layout)
 
 
 def _check_input(array: np.ndarray, tensor: Any) -> np.ndarray:
@@ -115,3 +116,56 @@ def _check_labels(labels: Any, count: int) -> np.ndarray | None:
     if labels.dtype.kind not in "iu":
         raise DataError(f"labels must be integers (class indices); got {labels.dtype}")
     return labels
+
+
+def training_arrays(data: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled training data as ``(x, y)`` numpy arrays, from what users have at hand.
+
+    Accepts an ``(x, y)`` pair (numpy arrays or torch tensors), a ``.npz`` path holding
+    ``x`` and ``y``, or an iterable of ``(x, y)`` batches such as a torch ``DataLoader``.
+
+    Example:
+        >>> x, y = training_arrays("train.npz")
+    """
+    import numpy as np
+
+    if isinstance(data, (str, Path)):
+        return _npz_training_arrays(Path(data))
+    if isinstance(data, tuple) and len(data) == 2:
+        return _check_training(_as_numpy(data[0]), _as_numpy(data[1]))
+    if hasattr(data, "__iter__") and not isinstance(data, (np.ndarray, list, dict)):
+        batches = [(_as_numpy(b[0]), _as_numpy(b[1])) for b in data]
+        if not batches:
+            raise DataError("the training data loader yielded no batches")
+        return _check_training(np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]))
+    raise DataError(f"training data must be (x, y) arrays, a .npz path with x and y, or a DataLoader; got {type(data).__name__}")
+
+
+def _npz_training_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
+    if not path.exists():
+        raise DataError(f"training data file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as loaded:
+            if not {"x", "y"} <= set(loaded.files):
+                raise DataError(f"{path} has arrays {loaded.files}; training data needs 'x' (inputs) and 'y' (integer labels)")
+            return _check_training(loaded["x"], loaded["y"])
+    except (ValueError, OSError, zipfile.BadZipFile, AttributeError) as exc:
+        raise DataError(f"{path} is not a readable .npz file with x and y: {exc}") from None
+
+
+def _as_numpy(value: Any) -> np.ndarray:
+    import numpy as np
+
+    if hasattr(value, "detach"):  # a torch tensor
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _check_training(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise DataError("the training data holds no samples")
+    import numpy as np
+
+    return x, np.asarray(_check_labels(y, int(x.shape[0])))

@@ -18,6 +18,7 @@ from edgepress.artifact import Artifact
 from edgepress.data import EvalData, from_arrays, load_file, random_inputs
 from edgepress.drift import Drift, accuracy, compare
 from edgepress.errors import EdgepressError
+from edgepress.layouts import adapt_inputs
 from edgepress.reference import reference_outputs
 from edgepress.targets.base import RunSettings, Target, resolve_available
 
@@ -73,9 +74,11 @@ class BenchResult:
     drift: Drift | None = None
     accuracy: float | None = None
     reference_accuracy: float | None = None
+    drift_vs_host_cpu: dict[str, Any] | None = None  # same artifact on host-cpu (edgepress.crossdrift)
     env: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
+    input_transform: str | None = None
     error: str | None = None
 
     @property
@@ -163,12 +166,14 @@ def measure_cell(art: Artifact, tgt: Target, data: EvalData, ref_out: list[np.nd
 
 
 def _fill(result: BenchResult, art: Artifact, tgt: Target, data: EvalData, ref_out: list[np.ndarray] | None, settings: RunSettings) -> None:
-    measured = tgt.measure(art, list(data.inputs), settings)
+    inputs, result.input_transform = adapt_inputs(data.inputs, data.layout, art.input_spec)
+    measured = tgt.measure(art, inputs, settings)
     raw = measured.raw
     result.settings = settings.to_dict()
     result.latency_ms = LatencyStats.from_samples(raw["samples_ms"]) if raw["samples_ms"] else None
     result.init_ms, result.first_inference_ms = raw["init_ms"], raw["first_inference_ms"]
     result.import_ms = raw.get("import_ms")
+    result.drift_vs_host_cpu = raw.get("drift_vs_host_cpu")
     result.peak_rss_bytes, result.peak_rss_method = raw["peak_rss_bytes"], raw["peak_rss_method"]
     result.env = {**result.env, **raw["env"]}
     result.accuracy = accuracy(measured.outputs[0], data.labels)

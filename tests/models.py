@@ -37,3 +37,75 @@ def residual_net(seed: int = 0) -> ResidualNet:
 def make_residual_net() -> ResidualNet:
     """Factory for the CLI's --factory tests (tests.models:make_residual_net)."""
     return ResidualNet()
+
+
+class Mlp(nn.Module):
+    """Two hidden layers with ReLU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(20, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class MobileCnn(nn.Module):
+    """Conv-BN-ReLU6, depthwise conv, pointwise conv, residual add, hardswish, global pooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU6())
+        self.depthwise = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.BatchNorm2d(16), nn.ReLU6())
+        self.pointwise = nn.Sequential(nn.Conv2d(16, 16, 1), nn.BatchNorm2d(16))
+        self.act = nn.Hardswish()
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.stem(x)
+        y = self.act(y + self.pointwise(self.depthwise(y)))
+        return self.fc(nn.functional.adaptive_avg_pool2d(y, 1).flatten(1))
+
+
+class EncoderBlock(nn.Module):
+    """Pre-LN transformer encoder block: LayerNorm, softmax attention, GELU MLP."""
+
+    def __init__(self, dim: int = 32, heads: int = 4) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.norm1(x)).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        attn = torch.softmax(q @ k.transpose(-2, -1) / (d // self.heads) ** 0.5, dim=-1)
+        x = x + self.proj((attn @ v).transpose(1, 2).reshape(b, t, d))
+        return x + self.mlp(self.norm2(x))
+
+
+def seeded(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Re-initialise deterministically and give BatchNorm non-trivial statistics."""
+    torch.manual_seed(seed)
+    for layer in module.modules():
+        if hasattr(layer, "reset_parameters"):
+            layer.reset_parameters()
+        if isinstance(layer, nn.BatchNorm2d):
+            with torch.no_grad():
+                layer.running_mean.uniform_(-0.3, 0.3)
+                layer.running_var.uniform_(0.5, 1.5)
+    return module.eval()
+
+
+def keras_cnn(flavor: str):
+    """The MobileCnn idea in Keras (NHWC): Conv-BN-ReLU6, depthwise, residual add, pooling."""
+    import importlib
+
+    k = importlib.import_module("keras" if flavor == "keras3" else "tf_keras")
+    inputs = k.Input((16, 16, 3), name="image")
+    y = k.layers.ReLU(6.0)(k.layers.BatchNormalization()(k.layers.Conv2D(16, 3, strides=2, padding="same")(inputs)))
+    z = k.layers.ReLU(6.0)(k.layers.BatchNormalization()(k.layers.DepthwiseConv2D(3, padding="same")(y)))
+    z = k.layers.BatchNormalization()(k.layers.Conv2D(16, 1)(z))
+    out = k.layers.Dense(10)(k.layers.GlobalAveragePooling2D()(k.layers.Add()([y, z])))
+    return k.Model(inputs, out)

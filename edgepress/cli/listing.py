@@ -8,11 +8,19 @@ from edgepress.cli.common import cli_errors, console
 
 
 @cli_errors
-def passes_command() -> None:
+def passes_command(
+    matrix: bool = typer.Option(False, "--matrix", help="Print the source x format conversion matrix (Markdown)."),
+) -> None:
     """List every registered pass: name, formats it takes and makes, summary."""
     from rich.table import Table
 
     from edgepress.passes import registry
+
+    if matrix:
+        from edgepress.api import conversion_matrix
+
+        print(conversion_matrix())
+        return
 
     table = Table(title="passes")
     for column in ("name", "takes", "makes", "summary"):

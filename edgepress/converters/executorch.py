@@ -33,6 +33,7 @@ class ConvertExecuTorch:
     name: ClassVar[str] = "convert.executorch"
     summary: ClassVar[str] = "PyTorch -> ExecuTorch .pte (XNNPACK delegate; reports delegated vs portable ops)"
     accepts: ClassVar[frozenset[Format]] = frozenset({Format.TORCH, Format.TORCH_EXPORT})
+    methods: ClassVar[dict[Format, str]] = dict.fromkeys((Format.TORCH, Format.TORCH_EXPORT), "to_edge_transform_and_lower + XNNPACK partitioner")
 
     backend: Backend = Backend.XNNPACK
 

@@ -30,6 +30,11 @@ class ConvertTflite:
     name: ClassVar[str] = "convert.tflite"
     summary: ClassVar[str] = "PyTorch (litert-torch) or Keras (TFLiteConverter) -> .tflite; reports builtin vs Select-TF ops"
     accepts: ClassVar[frozenset[Format]] = frozenset({Format.TORCH, Format.TORCH_EXPORT, Format.KERAS})
+    methods: ClassVar[dict[Format, str]] = {
+        Format.TORCH: "litert-torch",
+        Format.TORCH_EXPORT: "litert-torch",
+        Format.KERAS: "tf.lite.TFLiteConverter",
+    }
 
     layout: Layout = Layout.KEEP
 

@@ -24,6 +24,7 @@ class ConvertTorchExport:
     name: ClassVar[str] = "convert.pt2"
     summary: ClassVar[str] = "PyTorch module -> torch.export .pt2 archive"
     accepts: ClassVar[frozenset[Format]] = frozenset({Format.TORCH})
+    methods: ClassVar[dict[Format, str]] = {Format.TORCH: "torch.export.save"}
 
     def output_format(self, source: Format) -> Format:
         return Format.TORCH_EXPORT

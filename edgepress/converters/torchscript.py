@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgepress.artifact import Artifact, Format
-from edgepress.converters.common import convert_with, example_inputs, torch_program
+from edgepress.converters.common import convert_with, example_inputs, static_spec, torch_program
 from edgepress.passes import register
 
 DEPRECATION = "PyTorch Mobile's lite interpreter is deprecated upstream; prefer ExecuTorch (.pte)"
@@ -30,19 +30,22 @@ class ConvertTorchScriptLite:
     name: ClassVar[str] = "convert.ptl"
     summary: ClassVar[str] = "PyTorch -> TorchScript-lite .ptl (legacy PyTorch Mobile; deprecated upstream, prefer .pte)"
     accepts: ClassVar[frozenset[Format]] = frozenset({Format.TORCH, Format.TORCH_EXPORT})
+    methods: ClassVar[dict[Format, str]] = dict.fromkeys((Format.TORCH, Format.TORCH_EXPORT), "torch.jit.trace + _save_for_lite_interpreter (deprecated upstream)")
 
     def output_format(self, source: Format) -> Format:
         return Format.TORCHSCRIPT_LITE
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
-        return convert_with(self, artifact, out_dir, Format.TORCHSCRIPT_LITE, _write, lambda _: artifact.input_spec)
+        return convert_with(self, artifact, out_dir, Format.TORCHSCRIPT_LITE, _write, lambda _: static_spec(artifact))
 
 
 def _write(source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
     import torch
 
     program = torch_program(source)
-    examples = example_inputs(source, batch=2)  # batch 2 so tracing keeps the batch dimension general
+    # Tracing records sizes as constants (a reshape keeps the traced batch), so the .ptl is
+    # made for batch 1, like the other edge formats, and its spec says so.
+    examples = example_inputs(source, batch=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(program.module(), examples, check_trace=False)

@@ -29,7 +29,7 @@ PEAK_RSS_METHOD = "VmHWM of an isolated worker process (includes the interpreter
 # is loading the model, not importing a framework (reported apart as import_ms).
 RUNTIME_IMPORTS = {
     "onnx": ["onnxruntime"],
-    "tflite": ["ai_edge_litert.interpreter"],
+    "tflite": ["ai_edge_litert.interpreter|tflite_runtime.interpreter"],  # first that imports
     "executorch": ["torch", "executorch.runtime"],
     "ptl": ["torch", "torch.jit.mobile"],
     "pt2": ["torch"],
@@ -42,8 +42,14 @@ def import_runtime(fmt):
     import importlib
 
     t0 = time.perf_counter_ns()
-    for name in RUNTIME_IMPORTS.get(fmt, []):
-        importlib.import_module(name)
+    for choices in RUNTIME_IMPORTS.get(fmt, []):
+        for index, name in enumerate(choices.split("|")):
+            try:
+                importlib.import_module(name)
+                break
+            except ImportError:
+                if index == choices.count("|"):
+                    raise
     return _ms_since(t0)
 
 
@@ -198,7 +204,8 @@ def _torch_call(torch, module, device):
     """``run`` on numpy arrays; on CUDA in the requested precision, with a CUDA-event timer."""
     kind, _, precision = device.partition(":")
     dtype = getattr(torch, TORCH_DTYPES[precision])
-    module = module.to(kind)
+    if kind != "cpu":  # the lite interpreter's modules have no .to(); they only run on CPU
+        module = module.to(kind)
     if dtype != torch.float32:
         module = module.to(dtype)
 
