@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgepress import __version__
-from edgepress.cli import bench, convert, demo, listing
+from edgepress.cli import bench, convert, demo, listing, run
 from edgepress.cli import report as report_cli
 from edgepress.cli import sweep as sweep_cli
 
@@ -36,6 +36,7 @@ def main(
 app.command("convert")(convert.command)
 app.command("bench")(bench.command)
 app.command("demo")(demo.command)
+app.command("run")(run.command)
 app.command("report")(report_cli.command)
 app.command("sweep")(sweep_cli.command)
 listing.register(app)

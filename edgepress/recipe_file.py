@@ -1,0 +1,188 @@
+"""Recipe files: the model a chain starts from, its passes, where outputs go, what to measure.
+
+A recipe file is TOML; ``edgepress run recipe.toml`` and ``edgepress.run_recipe`` read it::
+
+    [model]
+    builtin = "digits"          # the demo's trained digits CNN; or
+    # path = "model.pt2"        # any file edgepress.load reads (.pt2, .keras, .onnx, ...); or
+    # factory = "pkg.mod:make_net"   weights = "w.pt"   input_shape = [1, 3, 224, 224]
+
+    [output]
+    dir = "out/recipe"          # default: "out"
+
+    [[pass]]                    # the passes, in order (see `edgepress passes`)
+    name = "prune.channels"
+    ratio = 0.5
+
+    [[pass]]
+    name = "distill.kd"
+    data = "digits"             # or a .npz file with x and y
+    epochs = 20
+
+    [[pass]]
+    name = "convert.onnx"
+
+    [bench]                     # optional: measure the original and every file made
+    target = "host-cpu"
+    data = "digits"             # or a .npz file; the digits test split here
+
+Relative paths are read from the current folder, as on the command line.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgepress.artifact import Artifact, Format
+from edgepress.errors import BadInputError
+from edgepress.passes import Recipe
+
+MODEL_KEYS = ("builtin", "path", "factory")
+BUILTIN_MODELS = ("digits",)
+
+
+@dataclass(frozen=True)
+class RecipeFile:
+    """A parsed recipe file: model source, passes, output folder and optional measurement."""
+
+    model: Mapping[str, Any]
+    recipe: Recipe
+    out_dir: Path
+    bench: Mapping[str, Any] | None = None
+
+    @classmethod
+    def read(cls, path: str | Path) -> RecipeFile:
+        """Parse and check a recipe file (no model is loaded, no work starts).
+
+        Example:
+            >>> RecipeFile.read("recipe.toml").recipe.passes[0].name
+            'prune.channels'
+        """
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise BadInputError(f"recipe {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise BadInputError(f"recipe {path} is not valid TOML: {exc}") from None
+        return cls.from_dict(data, where=str(path))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "the recipe") -> RecipeFile:
+        model = data.get("model")
+        if not isinstance(model, Mapping) or sum(k in model for k in MODEL_KEYS) != 1:
+            raise BadInputError(
+                f"{where} needs a [model] table with exactly one of: builtin = \"digits\", path = \"model.pt2\", "
+                "factory = \"package.module:function\""
+            )
+        if "builtin" in model and model["builtin"] not in BUILTIN_MODELS:
+            raise BadInputError(f"{where}: unknown builtin model {model['builtin']!r} (known: {', '.join(BUILTIN_MODELS)})")
+        output = data.get("output", {})
+        bench = data.get("bench")
+        if bench is not None and not isinstance(bench, Mapping):
+            raise BadInputError(f"{where}: [bench] must be a table (target = \"host-cpu\", data = ...)")
+        return cls(model, Recipe.from_dict(data), Path(output.get("dir", "out")), bench)
+
+
+@dataclass
+class RecipeRun:
+    """What a recipe run made: the starting model, each step's artifact, measurements."""
+
+    source: Artifact
+    steps: tuple[Artifact, ...]
+    results: list[Any] = field(default_factory=list)
+    results_path: Path | None = None
+
+
+def run_recipe(path: str | Path, *, out_dir: str | Path | None = None, progress: Callable[[str], None] | None = None) -> RecipeRun:
+    """Run a recipe file: load its model, run its passes in order, measure if it asks.
+
+    Args:
+        path: the recipe TOML file.
+        out_dir: overrides the recipe's ``[output] dir``.
+        progress: called with a short message before each stage.
+
+    Example:
+        >>> run = edgepress.run_recipe("prune_distill.toml")
+        >>> [a.format.value for a in run.steps]
+        ['torch', 'torch', 'onnx']
+    """
+    spec = RecipeFile.read(path)
+    say = progress or (lambda _msg: None)
+    out = Path(out_dir) if out_dir is not None else spec.out_dir
+    say("loading the model")
+    source = start_model(spec.model, spec.recipe)
+    spec.recipe.check(source.format)  # the whole chain is checked before any work
+    say(f"running {len(spec.recipe.passes)} pass(es): {', '.join(p.name for p in spec.recipe.passes)}")
+    steps = spec.recipe.run(source, out)
+    run = RecipeRun(source, steps)
+    if spec.bench is not None:
+        _measure(run, spec.bench, out, say)
+    return run
+
+
+def start_model(model: Mapping[str, Any], recipe: Recipe) -> Artifact:
+    """The artifact a recipe starts from; a .pt2 becomes an in-memory module when the first pass needs one."""
+    from edgepress.intake import from_factory, load
+
+    if "builtin" in model:
+        return digits_model()
+    shape = model.get("input_shape")
+    if "factory" in model:
+        if not shape:
+            raise BadInputError("a [model] factory needs input_shape = [1, 3, 224, 224] (its example input)")
+        return from_factory(model["factory"], model.get("weights"), shape)
+    art = load(model["path"], input_shape=shape)
+    first = recipe.passes[0]
+    if art.format is Format.TORCH_EXPORT and art.format not in first.accepts and Format.TORCH in first.accepts:
+        return _as_module(art)
+    return art
+
+
+def digits_model() -> Artifact:
+    """The demo's digits CNN, trained on the digits training split (cached after the first run)."""
+    import torch
+
+    from edgepress.demo import load_digits_split, trained_digits_cnn
+    from edgepress.intake import from_torch
+
+    split = load_digits_split()
+    return from_torch(trained_digits_cnn(split), torch.from_numpy(split.x_test[:1]), name="digits_cnn")
+
+
+def _as_module(art: Artifact) -> Artifact:
+    """A .pt2 program as an in-memory module (its graph module), for passes that edit modules."""
+    import torch
+
+    from edgepress.intake import from_torch
+
+    program = art.model if art.model is not None else torch.export.load(str(art.path))
+    examples = tuple(torch.zeros(t.concrete_shape(), dtype=getattr(torch, t.dtype)) for t in art.input_spec.tensors)
+    return from_torch(program.module(), examples, name=art.stem).derive(lineage=art.lineage)
+
+
+def _measure(run: RecipeRun, bench_spec: Mapping[str, Any], out: Path, say: Callable[[str], None]) -> None:
+    from edgepress.measure import bench
+    from edgepress.report.results import write_results
+
+    files = [a for a in run.steps if a.path is not None]
+    if not files:
+        raise BadInputError("[bench] measures files, but the recipe made none; end it with a convert.* pass")
+    say(f"measuring {len(files)} artifact(s) on {bench_spec.get('target', 'host-cpu')}")
+    data = _bench_data(bench_spec.get("data"))
+    run.results = bench(files, target=bench_spec.get("target", "host-cpu"), reference=run.source, data=data, progress=say)
+    run.results_path = out / "results.json"
+    write_results(run.results_path, run.results)
+
+
+def _bench_data(data: Any) -> Any:
+    if data == "digits":
+        from edgepress.demo import load_digits_split
+
+        split = load_digits_split()
+        return (split.x_test, split.y_test)
+    return data
