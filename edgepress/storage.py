@@ -2,8 +2,8 @@
 
 A pass writes into a private staging folder inside the output folder; only when it
 succeeds are the files renamed into place (side files first, the model file last), so a
-killed run never leaves a half-written model under its final name. Beside each model a
-small ``NAME.edgepress.json`` records the cache key (source sha256 + pass + options) and
+killed run never leaves a half-written model under its final name. For each model a
+small ``.edgepress/NAME.json`` records the cache key (source sha256 + pass + options) and
 the artifact's facts, so a re-run with the same key reuses the file instead of redoing
 the work.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from edgepress.artifact import Artifact, Format, InputSpec, sha256_of_files
 
-SIDECAR_SUFFIX = ".edgepress.json"
+SIDECAR_DIR = ".edgepress"  # hidden, so `edgepress bench OUT/*` sees only models
 
 
 @contextmanager
@@ -89,4 +89,4 @@ def _atomic_move(src: Path, dst: Path) -> Path:
 
 
 def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + SIDECAR_SUFFIX)
+    return path.parent / SIDECAR_DIR / f"{path.name}.json"

@@ -35,7 +35,7 @@ def command(
 
     settings = _settings(RunSettings, threads, iters, min_seconds, warmup)
     shape = parse_shape(input_shape)
-    arts = [intake.load(p, input_shape=shape) for p in artifacts]
+    arts = [intake.load(p, input_shape=shape) for p in _models_only(artifacts)]
     reference = intake.load(ref, input_shape=shape) if ref else None
     with step(f"measuring {len(arts)} artifact(s) on {target}", quiet):
         results = bench(arts, target=target, reference=reference, data=data, settings=settings)
@@ -58,3 +58,9 @@ def _settings(cls: type, threads: int | None, iters: int, min_seconds: float, wa
         raise BadInputError("--iters and --threads must be at least 1; --min-seconds and --warmup not negative")
     extra = {"threads": threads} if threads else {}
     return cls(min_iters=iters, min_seconds=min_seconds, warmup=warmup, **extra)
+
+
+def _models_only(paths: list[Path]) -> list[Path]:
+    """Drop an ONNX model's weights side file when the model itself is listed (``OUT/*``)."""
+    named = {str(p) for p in paths}
+    return [p for p in paths if not (p.name.endswith(".onnx.data") and str(p)[: -len(".data")] in named)]

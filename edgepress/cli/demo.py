@@ -15,7 +15,7 @@ def command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the artifacts and results.json.")] = Path("edgepress-demo"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the results path.")] = False,
 ) -> None:
-    """Train a small CNN on scikit-learn's digits, convert it, measure it on host-cpu."""
+    """Train a small CNN on scikit-learn's digits, convert it to every format, measure it, write the HTML report."""
     from edgepress.demo import run_demo
     from edgepress.report.table import results_table
 
@@ -27,5 +27,6 @@ def command(
     if not quiet:
         console.print(results_table(results))
     console.print(f"results: {out / 'results.json'}", highlight=False)
+    console.print(f"report:  {out / 'report.html'}", highlight=False)
     if any(r.error for r in results):
         raise typer.Exit(1)

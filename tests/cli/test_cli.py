@@ -121,6 +121,18 @@ def test_unknown_command_suggests(cli):
     assert proc.returncode == 2 and "bench" in proc.stderr
 
 
+def test_convert_all_then_bench_the_folder(cli, pt2_path, tmp_path):
+    out = tmp_path / "all"
+    proc = cli("convert", pt2_path, "--to", "all", "--out", out, "-q")
+    assert proc.returncode == 0, proc.stderr
+    made = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert made == ["resnet_tiny.onnx", "resnet_tiny.pte", "resnet_tiny.ptl", "resnet_tiny.tflite"]
+    proc = cli("bench", *sorted(p for p in out.iterdir() if not p.name.startswith(".")), "--ref", pt2_path, "--iters", "3", "--min-seconds", "0", "--json", tmp_path / "r.json")
+    results = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert proc.returncode == 0, proc.stderr
+    assert len(results) == 4 and all(r["drift"]["max_abs"] < 1e-4 for r in results)
+
+
 def test_passes_and_targets_list_the_registry(cli):
     passes = cli("passes")
     assert passes.returncode == 0 and "convert.onnx" in passes.stdout and "convert.pt2" in passes.stdout
@@ -133,7 +145,8 @@ def test_demo_trains_converts_and_measures(cli, tmp_path):
     proc = cli("demo", "--out", tmp_path / "demo", timeout=900)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((tmp_path / "demo" / "results.json").read_text())
-    by_format = {r["artifact"]["format"]: r for r in doc["results"]}
-    assert set(by_format) >= {"pt2", "onnx"}
-    assert by_format["onnx"]["accuracy"] > 0.9 and by_format["onnx"]["drift"]["max_abs"] < 1e-4
-    assert "digits_cnn.onnx" in proc.stdout
+    host = {r["artifact"]["format"]: r for r in doc["results"] if r["target"] == "host-cpu"}
+    assert set(host) == {"pt2", "onnx", "tflite", "executorch", "ptl"}
+    for fmt, result in host.items():
+        assert result["error"] is None and result["accuracy"] > 0.9 and result["drift"]["max_abs"] < 1e-4, fmt
+    assert "digits_cnn.onnx" in proc.stdout and (tmp_path / "demo" / "report.html").exists()
