@@ -214,11 +214,20 @@ def onnx_input_spec(model: Any) -> InputSpec:
     return InputSpec(tuple(tensors), layout=guess_layout(tensors[0].shape, prefer="NCHW") if tensors else None)
 
 
-def _load_runtime_only(path: Path, _shape: Sequence[int] | None) -> Artifact:
-    """TFLite / ExecuTorch / lite-interpreter files: read their signature with the runtime."""
+def _load_runtime_only(path: Path, shape: Sequence[int] | None) -> Artifact:
+    """TFLite / ExecuTorch / lite-interpreter files: the recorded signature, else the runtime's."""
+    from edgepress.artifact import sha256_of_files
+    from edgepress.storage import recorded_facts
     from edgepress.targets.signature import read_input_spec
 
     fmt = SUFFIX_FORMATS[path.suffix.lower()]
+    facts = recorded_facts(path, sha256_of_files([path]))
+    if facts:
+        return Artifact.from_file(path, fmt, InputSpec.from_dict(facts["input_spec"]))
+    if fmt is Format.TORCHSCRIPT_LITE:
+        if shape is None:
+            raise ModelLoadError(f"{path}: .ptl files carry no input shapes; pass --input-shape (e.g. 1x3x224x224)")
+        return Artifact.from_file(path, fmt, InputSpec((TensorSpec("x", tuple(shape)),), guess_layout(tuple(shape), prefer="NCHW")))
     return Artifact.from_file(path, fmt, read_input_spec(path, fmt))
 
 
