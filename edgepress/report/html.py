@@ -46,7 +46,7 @@ def render_html(results: Sequence[BenchResult], *, title: str = "edgepress bench
         "bests": summary.bests_per_target(results), "front": front, "cross": summary.cross_target(results),
         "flags": summary.flag_counts(results), "flag_help": FLAG_HELP, "open_keys": OPEN_REPORT_KEYS,
         "quality_label": quality_label, "label": summary.label, "quality": summary.quality,
-        "pareto_plot": pareto_svg(results, front, quality_label), "latency_plot": lambda t: latency_svg(results, t),
+        "pareto_plot": lambda t: pareto_svg(results, front, quality_label, t), "latency_plot": lambda t: latency_svg(results, t),
         "environments": _environments(results), "settings_line": _settings_line(results),
         "style": Markup(STYLE), "script": Markup(SCRIPT), "script_hash": _csp_hash(SCRIPT), "version": _version(),
     }

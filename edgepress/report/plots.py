@@ -18,27 +18,28 @@ from edgepress.report.summary import label, p50, quality, speed_comparable, targ
 
 WIDTH, HEIGHT = 720, 400
 MARGIN = {"left": 70, "right": 150, "top": 20, "bottom": 50}
-MARKERS = ("circle", "square", "triangle", "diamond")
 MAX_DOTS = 300  # raw samples drawn per row; more add ink, not information
 
 
-def pareto_svg(results: Sequence[BenchResult], front: Sequence[BenchResult], quality_label: str) -> Markup:
-    """Size (x, log) vs p50 latency (y) per cell; colour = quality; front cells ringed and joined."""
-    cells = [r for r in results if r.ok and p50(r) is not None]
+def pareto_svg(results: Sequence[BenchResult], front: Sequence[BenchResult], quality_label: str, target: str) -> Markup:
+    """Size (x) vs p50 latency (y) of the cells on ``target``; colour = quality; front ringed and joined.
+
+    One plot per target: latencies of different machines (and of emulators) do not share a scale.
+    """
+    cells = [r for r in results if r.target == target and r.ok and p50(r) is not None]
     if not cells:
-        return Markup('<p class="empty">No successful measurement to plot.</p>')
+        return Markup('<p class="empty">No successful measurement to plot on this target.</p>')
     xs = [float(r.artifact["size_bytes"]) / 1024 for r in cells]
     ys = [float(p50(r) or 0.0) for r in cells]
-    qs = [q for q in (quality(r) for r in cells) if q is not None]
+    qs = [q for q in (quality(r) for r in results if r.ok) if q is not None]
     sx, sy = _Axis(min(xs), max(xs), log=True, horizontal=True), _Axis(0.0, max(ys), log=False, horizontal=False)
     on_front = {id(r) for r in front}
-    shapes = {t: MARKERS[i % len(MARKERS)] for i, t in enumerate(targets(cells))}
-    parts = [_svg_open("Pareto plot: size against latency, coloured by " + quality_label)]
-    parts += sx.draw("size (KiB, log scale)") + sy.draw("p50 latency (ms)")
+    parts = [_svg_open(f"Pareto plot on {target}: size against latency, coloured by {quality_label}")]
+    parts += sx.draw("size (KiB, log scale)" if sx.log else "size (KiB)") + sy.draw("p50 latency (ms)")
     parts += _front_lines(cells, on_front, sx, sy)
     for r, x, y in zip(cells, xs, ys):
-        parts.append(_marker(r, sx.map(x), sy.map(y), shapes[r.target], _colour(quality(r), qs), id(r) in on_front))
-    parts += _legend(shapes, qs, quality_label)
+        parts.append(_marker(r, sx.map(x), sy.map(y), "circle", _colour(quality(r), qs), id(r) in on_front))
+    parts += _legend(target, qs, quality_label, emulated=not speed_comparable(cells[0]))
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -166,20 +167,17 @@ def _front_lines(cells: Sequence[BenchResult], on_front: set[int], sx: _Axis, sy
     return parts
 
 
-def _legend(shapes: dict[str, str], qs: Sequence[float], quality_label: str) -> list[str]:
+def _legend(target: str, qs: Sequence[float], quality_label: str, emulated: bool) -> list[str]:
     x = WIDTH - MARGIN["right"] + 16
-    parts = [f'<text class="legend" x="{x}" y="{MARGIN["top"] + 4}">targets</text>']
-    for index, (target, shape) in enumerate(shapes.items()):
-        y = MARGIN["top"] + 22 + 18 * index
-        parts.append(_shape(shape, x + 6, y - 4, 5, 'fill="#777" stroke="#222"'))
-        parts.append(f'<text class="legend" x="{x + 16}" y="{y}">{escape(target)}</text>')
-    y = MARGIN["top"] + 40 + 18 * len(shapes)
-    parts.append(f'<text class="legend" x="{x}" y="{y}">colour: {escape(quality_label)}</text>')
+    y = MARGIN["top"] + 4
+    parts = [f'<text class="legend" x="{x}" y="{y}">colour: {escape(quality_label)}</text>']
     for step in range(11):
         parts.append(f'<rect x="{x + step * 11}" y="{y + 6}" width="11" height="10" fill="hsl({12 * step}, 70%, 42%)"/>')
     if qs:
         parts.append(f'<text class="tick" x="{x}" y="{y + 30}">{min(qs):.3f}</text><text class="tick" x="{x + 121}" y="{y + 30}" text-anchor="end">{max(qs):.3f}</text>')
     parts.append(f'<text class="tick" x="{x}" y="{y + 50}">ringed and joined:</text><text class="tick" x="{x}" y="{y + 64}">the Pareto front</text>')
+    if emulated:
+        parts.append(f'<text class="tick" x="{x}" y="{y + 88}">emulated: timing not</text><text class="tick" x="{x}" y="{y + 102}">comparable (hollow)</text>')
     return parts
 
 

@@ -59,7 +59,8 @@ TEMPLATE = """<!DOCTYPE html>
 {% endfor %}</tbody></table>
 
 <h2 id="pareto">Pareto: size, latency, {{ quality_label }}</h2>
-<figure>{{ pareto_plot }}<figcaption class="meta">Each mark is one artifact on one target. On the front: {% for r in front %}{{ label(r) }} @ {{ r.target }}{{ ", " if not loop.last }}{% else %}none{% endfor %}. Hollow marks ran on an emulator: their timing is not comparable.</figcaption></figure>
+{% for t in target_names %}<figure><h3>{{ t }}</h3>{{ pareto_plot(t) }}<figcaption class="meta">Each mark is one artifact. On the front: {% for r in front if r.target == t %}{{ label(r) }}{{ ", " if not loop.last }}{% else %}none{% endfor %}.</figcaption></figure>
+{% endfor %}
 
 {% for t in target_names %}
 <h2 id="target-{{ loop.index }}">Target {{ t }}</h2>

@@ -72,7 +72,7 @@ def test_hostile_names_do_not_inject(opened):
 
 def test_plot_renders(opened, tmp_path):
     page = opened[0]
-    plot = page.locator("#pareto ~ figure svg.plot").first
+    plot = page.locator("#pareto ~ figure svg.plot").first  # host-cpu, the first target
     box = plot.bounding_box()
     assert box and box["width"] > 300 and box["height"] > 150
     assert page.locator("svg.plot g.pt").count() >= 1
