@@ -76,7 +76,7 @@ class RecipeFile:
         model = data.get("model")
         if not isinstance(model, Mapping) or sum(k in model for k in MODEL_KEYS) != 1:
             raise BadInputError(
-                f"{where} needs a [model] table with exactly one of: builtin = \"digits\", path = \"model.pt2\", "
+                f"{where} needs a 'model' table with exactly one of: builtin = \"digits\", path = \"model.pt2\", "
                 "factory = \"package.module:function\""
             )
         if "builtin" in model and model["builtin"] not in BUILTIN_MODELS:
@@ -84,7 +84,7 @@ class RecipeFile:
         output = data.get("output", {})
         bench = data.get("bench")
         if bench is not None and not isinstance(bench, Mapping):
-            raise BadInputError(f"{where}: [bench] must be a table (target = \"host-cpu\", data = ...)")
+            raise BadInputError(f"{where}: 'bench' must be a table (target = \"host-cpu\", data = ...)")
         return cls(model, Recipe.from_dict(data), Path(output.get("dir", "out")), bench)
 
 
@@ -171,7 +171,7 @@ def _measure(run: RecipeRun, bench_spec: Mapping[str, Any], out: Path, say: Call
 
     files = [a for a in run.steps if a.path is not None]
     if not files:
-        raise BadInputError("[bench] measures files, but the recipe made none; end it with a convert.* pass")
+        raise BadInputError("the bench table measures files, but the recipe made none; end it with a convert.* pass")
     say(f"measuring {len(files)} artifact(s) on {bench_spec.get('target', 'host-cpu')}")
     data = _bench_data(bench_spec.get("data"))
     run.results = bench(files, target=bench_spec.get("target", "host-cpu"), reference=run.source, data=data, progress=say)

@@ -85,11 +85,13 @@ class PruneMagnitude:
     lr: float = 3e-3
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        _check_fraction(self.sparsity, "sparsity")  # bad options fail when a recipe is read
+
     def output_format(self, source: Format) -> Format:
         return source
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
-        _check_fraction(self.sparsity, "sparsity")
         if artifact.format is Format.KERAS:
             from edgepress.compress.keras_prune import prune_keras
 
@@ -122,12 +124,14 @@ class PruneNM:
     lr: float = 3e-3
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if not 0 < self.n < self.m:
+            raise BadInputError(f"N:M sparsity needs 0 < n < m, got n={self.n}, m={self.m} (e.g. n=2, m=4)")
+
     def output_format(self, source: Format) -> Format:
         return source
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
-        if not 0 < self.n < self.m:
-            raise BadInputError(f"N:M sparsity needs 0 < n < m, got n={self.n}, m={self.m} (e.g. n=2, m=4)")
         if artifact.format is Format.KERAS:
             from edgepress.compress.keras_prune import prune_keras
 
@@ -163,13 +167,15 @@ class PruneChannels:
     keep: str = ""
     round_to: int = 1
 
+    def __post_init__(self) -> None:
+        _check_fraction(self.ratio, "ratio")
+        if self.round_to < 1:
+            raise BadInputError(f"round_to must be >= 1, got {self.round_to}")
+
     def output_format(self, source: Format) -> Format:
         return source
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
-        _check_fraction(self.ratio, "ratio")
-        if self.round_to < 1:
-            raise BadInputError(f"round_to must be >= 1, got {self.round_to}")
         if artifact.format is Format.KERAS:
             raise BadInputError(
                 "prune.channels is implemented for PyTorch models; for a Keras model use prune.magnitude or prune.n_m, "
