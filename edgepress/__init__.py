@@ -34,6 +34,7 @@ _EXPORTS = {
     "convert": "edgepress.api",
     "prune": "edgepress.compress.prune",
     "distill": "edgepress.compress.distill",
+    "quantize": "edgepress.compress.quantize",
     "run_recipe": "edgepress.recipe_file",
     "bench": "edgepress.measure",
     "write_results": "edgepress.report.results",
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
     from edgepress.compress.distill import distill
     from edgepress.compress.prune import prune
+    from edgepress.compress.quantize import quantize
     from edgepress.measure import BenchResult, bench
     from edgepress.errors import EdgepressError
     from edgepress.intake import from_factory, from_torch, load

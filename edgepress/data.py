@@ -169,3 +169,63 @@ def _check_training(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     import numpy as np
 
     return x, np.asarray(_check_labels(y, int(x.shape[0])))
+
+
+def calibration_data(data: Any, spec: InputSpec, count: int | None = None, seed: int = 0) -> EvalData:
+    """Calibration or evaluation inputs (and labels, if any) from what users have at hand.
+
+    Accepts an ``EvalData``, a ``.npz``/``.npy`` path, a numpy array or torch tensor of
+    inputs, an ``(x, y)`` pair, or an iterable of batches (``(x, y)`` tuples or bare
+    ``x``) such as a torch ``DataLoader`` or a ``tf.data.Dataset``. With ``count``, a
+    seeded random subset of that many samples is kept, so every backend sees the same data.
+
+    Example:
+        >>> calib = calibration_data(x_train, art.input_spec, count=128)
+    """
+    loaded = _any_data(data, spec)
+    if count is not None and count < loaded.count:
+        import numpy as np
+
+        if count < 1:
+            raise DataError(f"the calibration sample count must be at least 1, got {count}")
+        keep = np.sort(np.random.default_rng(seed).choice(loaded.count, size=count, replace=False))
+        labels = None if loaded.labels is None else loaded.labels[keep]
+        return EvalData(tuple(a[keep] for a in loaded.inputs), labels, layout=loaded.layout)
+    return loaded
+
+
+def _any_data(data: Any, spec: InputSpec) -> EvalData:
+    import numpy as np
+
+    if isinstance(data, EvalData):
+        return data
+    if isinstance(data, (str, Path)):
+        return load_file(data, spec)
+    if isinstance(data, tuple) and len(data) == 2 and not _is_input_tuple(data, spec):
+        return from_arrays(_as_numpy(data[0]), _as_numpy(data[1]), spec)
+    if isinstance(data, np.ndarray) or hasattr(data, "detach"):
+        return from_arrays(_as_numpy(data), None, spec)
+    if hasattr(data, "__iter__") and not isinstance(data, dict):
+        return _from_batches(list(data), spec)
+    raise DataError(
+        f"data must be arrays, an (x, y) pair, a .npz/.npy path, or an iterable of batches (DataLoader, tf.data); got {type(data).__name__}"
+    )
+
+
+def _is_input_tuple(data: tuple[Any, Any], spec: InputSpec) -> bool:
+    """A 2-input model's (a, b) inputs, rather than an (x, y) pair of inputs and labels."""
+    return len(spec.tensors) == 2 and _as_numpy(data[1]).ndim == len(spec.tensors[1].shape)
+
+
+def _from_batches(batches: list[Any], spec: InputSpec) -> EvalData:
+    import numpy as np
+
+    if not batches:
+        raise DataError("the data yielded no batches; calibration and evaluation need at least one sample")
+    paired = [isinstance(b, (tuple, list)) and len(b) == 2 and not _is_input_tuple(tuple(b), spec) for b in batches]
+    if all(paired):
+        x = np.concatenate([_as_numpy(b[0]) for b in batches])
+        return from_arrays(x, np.concatenate([_as_numpy(b[1]) for b in batches]), spec)
+    if any(paired):
+        raise DataError("the batches mix (x, y) pairs and bare inputs; yield one kind")
+    return from_arrays(np.concatenate([_as_numpy(b) for b in batches]), None, spec)

@@ -38,6 +38,7 @@ BUILTIN_PASS_MODULES = (
     "edgepress.converters.torchscript",
     "edgepress.compress.prune",
     "edgepress.compress.distill",
+    "edgepress.compress.quantize",
     "edgepress.converters.executorch",
     "edgepress.converters.tflite",
     "edgepress.converters.keras_file",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgepress.artifact import Artifact, Format
-from edgepress.converters.common import convert_with, quiet_exporter, static_program, static_spec
+from edgepress.converters.common import convert_with, example_inputs, quiet_exporter, static_program, static_spec
 from edgepress.passes import register
 
 # Graph bookkeeping, not compute: never counted as a fallback.
@@ -51,12 +51,20 @@ class ConvertExecuTorch:
             from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
             partitioners = [XnnpackPartitioner()]
+        from edgepress.compress.pt2e import recipe_of, xnnpack_program
+
+        recipe = recipe_of(source)
         with quiet_exporter():
-            edge = to_edge_transform_and_lower(static_program(source), partitioner=partitioners)
+            program = static_program(source)
+            if recipe:  # a quantized handle: PT2E with the XNNPACK quantizer, on the recorded samples
+                program = xnnpack_program(recipe, program.module(), example_inputs(source, 1))
+            edge = to_edge_transform_and_lower(program, partitioner=partitioners)
             report = delegation_report(edge.exported_program().graph_module)
             path.write_bytes(edge.to_executorch().buffer)
         report["converter"] = f"executorch {_version()}"
         report["backend"] = self.backend.value
+        if recipe:
+            report["quantization"] = {**recipe, "method": "PT2E XNNPACKQuantizer (symmetric int8)"}
         return (), report
 
 

@@ -52,7 +52,14 @@ class ConvertOnnx:
 
     def _write(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
         converter = self._export_keras(source, path) if source.format is Format.KERAS else self._export_torch(source, path)
-        return self._checked(path, converter)
+        side_files, report = self._checked(path, converter)
+        from edgepress.compress.pt2e import recipe_of
+
+        if recipe_of(source):  # a quantized handle: fp32 export, then ONNX Runtime quantization
+            from edgepress.compress.onnx_quant import quantize_recorded
+
+            report["quantization"] = quantize_recorded(recipe_of(source), path)
+        return side_files, report
 
     def _export_torch(self, source: Artifact, path: Path) -> str:
         import torch

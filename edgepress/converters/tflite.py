@@ -55,9 +55,18 @@ class ConvertTflite:
             module = litert_torch.to_channel_last_io(module, args=image_args)
             module.training = False  # not .eval(): exported programs' modules refuse it
             examples = tuple(t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t for t in examples)
+        from edgepress.compress.pt2e import litert_module, recipe_of
+
+        recipe = recipe_of(source)
         with quiet_exporter():
-            litert_torch.convert(module, examples).export(str(path))
-        return (), {"converter": f"litert-torch {_version('litert-torch')}", **op_report(path)}
+            if recipe:  # a quantized handle: litert-torch's PT2E quantizer on the recorded samples
+                nhwc = self.layout is Layout.NHWC
+                module, config = litert_module(recipe, module, examples, lambda t: t.permute(0, 2, 3, 1) if nhwc and t.dim() == 4 else t)
+                litert_torch.convert(module, examples, quant_config=config).export(str(path))
+            else:
+                litert_torch.convert(module, examples).export(str(path))
+        report = {"quantization": {**recipe, "method": "litert-torch PT2EQuantizer (symmetric int8)"}} if recipe else {}
+        return (), {"converter": f"litert-torch {_version('litert-torch')}", **op_report(path), **report}
 
     def _write_keras(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
         import tensorflow as tf

@@ -36,5 +36,7 @@ class ConvertTorchExport:
 def _write(source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
     import torch
 
+    from edgepress.compress.pt2e import carried
+
     torch.export.save(torch_program(source), str(path))
-    return (), {"converter": f"torch.export {torch.__version__}"}
+    return (), {"converter": f"torch.export {torch.__version__}", **carried(source)}  # a quantization recipe travels with the file

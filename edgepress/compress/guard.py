@@ -1,0 +1,95 @@
+"""The accuracy guard: retry quantization until the accuracy drop fits ``max_drop``.
+
+Attempts follow what the peers' tuners try, cheapest first: the requested settings;
+the other calibration methods; per-channel weights; then the layers with the lowest
+per-layer SQNR (one measurement per layer, from the first attempt's sensitivity
+report) kept in float, 1, 2, 4, ... of them. It stops at the first attempt that fits
+and always returns the best artifact found, with ``report["guard"]`` recording every
+attempt and why it stopped: never None, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edgepress.artifact import Artifact, Format
+from edgepress.data import EvalData
+from edgepress.errors import BadInputError
+from edgepress.passes import apply
+
+MAX_KEPT_LAYERS = 16
+
+
+def guarded(p: Any, source: Artifact, out_dir: Path, data: EvalData | None, max_drop: float, relative: bool = False) -> Artifact:
+    """Run ``p`` on ``source``, retrying per the module docstring; publish the best in ``out_dir``."""
+    if source.format is not Format.ONNX or p.name != "quantize.int8_static":
+        raise BadInputError("the accuracy guard runs on static INT8 of ONNX models; convert to ONNX first (edgepress.convert(m, ['onnx']))")
+    if data is None:
+        raise BadInputError("max_drop needs evaluation data: pass eval_data= (with labels) or calibration=")
+    if max_drop < 0:
+        raise BadInputError(f"max_drop must be >= 0, got {max_drop}")
+    reference = predictions(source.path, data)
+    base = score(reference, reference, data)
+    attempts: list[dict[str, Any]] = []
+    ranked: list[str] = []  # filled from the first attempt's sensitivity report
+    best: tuple[float, Any] = (-1.0, p)
+    with tempfile.TemporaryDirectory(prefix="edgepress-guard-") as tmp:
+        for i, (why, candidate) in enumerate(_candidates(p, ranked)):
+            made = apply(candidate, source, Path(tmp) / str(i))
+            got = score(predictions(made.path, data), reference, data)
+            drop = (base - got) / base if relative and base else base - got
+            attempts.append({"changed": why, "options": candidate.options().to_dict(), "score": round(got, 4), "drop": round(drop, 4), "fits": drop <= max_drop})
+            if got > best[0]:
+                best = (got, candidate)
+            if drop <= max_drop:
+                break
+            if i == 0:
+                ranked.extend(r["layer"] for r in made.report["quantization"].get("sensitivity", []) if r["layer"])
+    final = apply(best[1], source, out_dir)
+    stopped = "fits" if attempts[-1]["fits"] else "exhausted: no attempt fit; returning the best found"
+    record = {"metric": "accuracy" if data.labels is not None else "top-1 agreement with float", "float_score": round(base, 4),
+              "max_drop": max_drop, "relative": relative, "attempts": attempts, "stopped": stopped}
+    flags = [] if attempts[-1]["fits"] else ["accuracy_guard_failed"]
+    return final.derive(report={**final.report, "guard": record, "flags": [*final.report.get("flags", []), *flags]})
+
+
+def _candidates(p: Any, ranked: list[str]) -> Iterator[tuple[str, Any]]:
+    """(what changed, pass) pairs in the order tried; ``ranked`` is read after the first."""
+    yield "first attempt (as requested)", p
+    from edgepress.compress.quantize import Calibration
+
+    for method in Calibration:
+        if method is not p.calibration:
+            yield f"calibration method {p.calibration.value} -> {method.value}", dataclasses.replace(p, calibration=method)
+    if not p.per_channel:
+        p = dataclasses.replace(p, per_channel=True)
+        yield "per-channel weights", p
+    count = 1
+    while count <= min(len(ranked), MAX_KEPT_LAYERS):
+        kept = ranked[:count]
+        keep = ",".join((*[k for k in p.keep_float.split(",") if k], *kept))
+        yield f"kept in float the {count} layer(s) with the lowest SQNR: {', '.join(kept)}", dataclasses.replace(p, keep_float=keep)
+        count *= 2
+
+
+def predictions(path: Path | None, data: EvalData) -> Any:
+    """Class scores (first output) of an ONNX model on ``data``, one sample at a time."""
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    rows = [session.run(None, dict(zip(names, (a[i : i + 1] for a in data.inputs))))[0] for i in range(data.count)]
+    return np.concatenate(rows)
+
+
+def score(outputs: Any, reference: Any, data: EvalData) -> float:
+    """Accuracy against labels, else top-1 agreement with the float model's outputs."""
+    top1 = outputs.reshape(len(outputs), -1).argmax(axis=1)
+    truth = data.labels if data.labels is not None else reference.reshape(len(reference), -1).argmax(axis=1)
+    return float((top1 == truth).mean())
+

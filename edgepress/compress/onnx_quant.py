@@ -1,0 +1,172 @@
+"""ONNX Runtime quantization of ONNX files: static QDQ, dynamic, and FP16.
+
+Static quantization runs ORT's recommended pre-processing (shape inference and graph
+optimisation) first, then ``quantize_static`` in QDQ form. The defaults are the ones
+ORT's x86 and Arm kernels run fastest and most accurately: uint8 activations, int8
+per-channel weights. Every static result carries a per-layer sensitivity report.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgepress.compress.calibration import ort_reader
+from edgepress.errors import BadInputError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# Operators whose weights ORT quantizes; a model with none of them cannot be quantized.
+QUANTIZABLE_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "Attention", "LSTM", "GRU", "Gather"})
+SENSITIVITY_SAMPLES = 16
+
+
+@dataclass(frozen=True)
+class StaticOptions:
+    """What ``quantize_static`` is asked to do (plain values; the pass holds the Enums)."""
+
+    method: str = "minmax"  # minmax | entropy | percentile
+    per_channel: bool = True
+    activations: str = "uint8"  # uint8 | int8
+    keep_float: tuple[str, ...] = ()  # node names left in float
+    percentile: float = 99.999
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "per_channel": self.per_channel, "activations": self.activations, "keep_float": list(self.keep_float)}
+
+
+def check_quantizable(path: Path) -> None:
+    """Refuse a model with no layer ORT quantizes (no Conv, MatMul, Gemm, ...)."""
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+    if not ops & QUANTIZABLE_OPS:
+        raise BadInputError(
+            f"the model has no quantizable layers (found ops: {', '.join(sorted(ops)) or 'none'}; "
+            f"expected one of {', '.join(sorted(QUANTIZABLE_OPS))}); quantize a model with conv, linear or matmul layers"
+        )
+
+
+def preprocess(src: Path, dst: Path) -> str | None:
+    """ORT's quantization pre-processing; on failure copy the model and say why (or None if fine)."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
+        return None
+    except Exception as exc:  # pre-processing is an optimisation: quantization works without it
+        shutil.copyfile(src, dst)
+        return f"pre-processing skipped: {type(exc).__name__}: {str(exc)[:200]}"
+
+
+def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names: tuple[str, ...], opts: StaticOptions) -> dict[str, Any]:
+    """Static QDQ quantization of ``src`` into ``dst``; returns the report (with sensitivity)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
+    from onnxruntime.quantization import quantize_static as ort_static
+
+    check_quantizable(src)
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
+    act = QuantType.QUInt8 if opts.activations == "uint8" else QuantType.QInt8
+    extra = {"CalibPercentile": opts.percentile, **opts.extra} if opts.method == "percentile" else dict(opts.extra)
+    with tempfile.TemporaryDirectory(prefix="edgepress-quant-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        note = preprocess(src, pre)
+        ort_static(
+            str(pre), str(dst), ort_reader(inputs, names), quant_format=QuantFormat.QDQ, per_channel=opts.per_channel,
+            activation_type=act, weight_type=QuantType.QInt8, calibrate_method=methods[opts.method],
+            nodes_to_exclude=list(opts.keep_float) or None, extra_options=extra,
+        )
+        report = {"method": "onnxruntime quantize_static (QDQ)", **opts.to_dict(), "weights": "int8", "samples": int(inputs[0].shape[0])}
+        report["sensitivity"] = sensitivity(pre, dst, inputs[:], names)
+    return report | ({"note": note} if note else {})
+
+
+def quantize_dynamic(src: Path, dst: Path, per_channel: bool = True) -> dict[str, Any]:
+    """Dynamic quantization: int8 weights, activations quantized at run time (transformers, LSTMs)."""
+    from onnxruntime.quantization import QuantType
+    from onnxruntime.quantization import quantize_dynamic as ort_dynamic
+
+    check_quantizable(src)
+    with tempfile.TemporaryDirectory(prefix="edgepress-quant-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        note = preprocess(src, pre)
+        ort_dynamic(str(pre), str(dst), per_channel=per_channel, weight_type=QuantType.QInt8)
+    report = {"method": "onnxruntime quantize_dynamic", "per_channel": per_channel, "weights": "int8", "activations": "dynamic uint8"}
+    return report | ({"note": note} if note else {})
+
+
+def to_fp16(src: Path, dst: Path) -> dict[str, Any]:
+    """Float16 weights and compute, float32 inputs and outputs kept (ORT's float16 converter)."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    onnx.save(model, str(dst))
+    return {"method": "onnxruntime.transformers.float16 (keep_io_types)", "weights": "float16"}
+
+
+def sensitivity(float_path: Path, qdq_path: Path, inputs: tuple[np.ndarray, ...], names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per-layer SQNR (dB) of the quantized model's activations against float, worst first.
+
+    ``local_sqnr_db`` is the error one layer's own quantization adds (its float output
+    against that output quantized); ``sqnr_db`` is the accumulated error at that layer
+    (float model against quantized model). Uses ORT's ``qdq_loss_debug``.
+    """
+    from onnxruntime.quantization import qdq_loss_debug as dbg
+
+    few = tuple(a[:SENSITIVITY_SAMPLES] for a in inputs)
+    with tempfile.TemporaryDirectory(prefix="edgepress-sens-") as tmp:
+        aug_f, aug_q = Path(tmp) / "f.onnx", Path(tmp) / "q.onnx"
+        dbg.modify_model_output_intermediate_tensors(str(float_path), str(aug_f), save_as_external_data=False)
+        dbg.modify_model_output_intermediate_tensors(str(qdq_path), str(aug_q), save_as_external_data=False)
+        float_acts = dbg.collect_activations(str(aug_f), ort_reader(few, names))
+        qdq_acts = dbg.collect_activations(str(aug_q), ort_reader(few, names))
+        errors = dbg.compute_activation_error(dbg.create_activation_matching(qdq_acts, float_acts))
+        producers = _producers(float_path)
+    rows = [
+        {"layer": producers.get(t, ("", t))[1], "op": producers.get(t, ("?", t))[0], "tensor": t,
+         "sqnr_db": _db(e.get("xmodel_err")), "local_sqnr_db": _db(e.get("qdq_err"))}
+        for t, e in errors.items() if t in producers
+    ]
+    return sorted(rows, key=lambda r: (r["local_sqnr_db"] if r["local_sqnr_db"] is not None else 1e9))
+
+
+def _producers(path: Path) -> dict[str, tuple[str, str]]:
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return {out: (n.op_type, n.name) for n in graph.node for out in n.output}
+
+
+def _db(value: Any) -> float | None:
+    import math
+
+    if value is None:
+        return None
+    value = float(value)
+    return round(value, 2) if math.isfinite(value) else 999.0
+
+
+def quantize_recorded(recipe: dict[str, Any], path: Path) -> dict[str, Any]:
+    """Quantize an exported fp32 ONNX file in place as a PyTorch handle's recipe says."""
+    import onnx
+
+    from edgepress.compress.calibration import load
+
+    with tempfile.TemporaryDirectory(prefix="edgepress-quant-") as tmp:
+        out = Path(tmp) / path.name
+        if recipe["mode"] == "int8_dynamic":
+            report = quantize_dynamic(path, out, recipe.get("per_channel", True))
+        else:
+            graph = onnx.load(str(path), load_external_data=False).graph
+            initializers = {i.name for i in graph.initializer}
+            names = tuple(i.name for i in graph.input if i.name not in initializers)
+            opts = StaticOptions(recipe["method"], recipe["per_channel"], recipe["activations"], tuple(recipe.get("keep_float", ())))
+            report = quantize_static(path, out, load(recipe["calibration_file"]), names, opts)
+        shutil.move(str(out), str(path))
+    return {**recipe, **report}

@@ -1,0 +1,236 @@
+"""Quantization passes: ``quantize.int8_static``, ``quantize.int8_dynamic``, ``quantize.fp16``.
+
+On an ONNX model each pass runs ONNX Runtime's quantizer and writes a new ``.onnx``.
+On a PyTorch model it returns a quantized *handle*: the float module plus a recorded
+recipe and stored calibration samples; ``edgepress.convert`` then applies it per format
+with that runtime's own quantizer (ExecuTorch: XNNPACK PT2E; TFLite: litert-torch PT2E;
+ONNX: fp32 export, then ONNX Runtime static QDQ), so every format is calibrated on the
+same data. ``edgepress.quantize`` adds the accuracy guard (``max_drop``).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from edgepress.artifact import Artifact, Format
+from edgepress.compress import calibration as cal
+from edgepress.compress.onnx_quant import StaticOptions, check_quantizable
+from edgepress.compress.pt2e import QUANTIZATION_KEY
+from edgepress.errors import BadInputError
+from edgepress.passes import apply, cache_key, describe, register
+from edgepress.storage import cached, publish, staging_dir
+
+RANDOM_NOTE = "calibrated on seeded random inputs (no data given): expect accuracy loss; pass data= / --data"
+
+
+class Calibration(enum.Enum):
+    """How activation ranges are chosen from calibration data."""
+
+    MINMAX = "minmax"  # the observed range: fast, sensitive to outliers
+    ENTROPY = "entropy"  # the range minimising KL divergence (TensorRT's method)
+    PERCENTILE = "percentile"  # clip at the 99.999th percentile of |x|
+
+
+class Activations(enum.Enum):
+    """Activation integer type. uint8 (with int8 weights) is ORT's fast path on x86 and Arm."""
+
+    UINT8 = "uint8"
+    INT8 = "int8"
+
+
+def _keep(names: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in names.split(",") if n.strip())
+
+
+@register
+@dataclass(frozen=True)
+class QuantizeInt8Static:
+    """Static INT8: weights and activations, activation ranges from calibration data.
+
+    ``data`` is a ``.npz``/``.npy`` file (as for ``edgepress bench --data``); without it
+    seeded random inputs are used and the report says so. ``keep_float`` lists layers
+    (ONNX node names) left in float.
+    """
+
+    name: ClassVar[str] = "quantize.int8_static"
+    summary: ClassVar[str] = "static INT8 (calibrated; ONNX Runtime QDQ on ONNX, PT2E XNNPACK / litert-torch on PyTorch)"
+    accepts: ClassVar[frozenset[Format]] = frozenset({Format.ONNX, Format.TORCH})
+
+    data: str = ""
+    samples: int = cal.DEFAULT_SAMPLES
+    seed: int = 0
+    calibration: Calibration = Calibration.MINMAX
+    per_channel: bool = True
+    activations: Activations = Activations.UINT8
+    keep_float: str = ""
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise BadInputError(f"samples must be at least 1, got {self.samples}")
+
+    def output_format(self, source: Format) -> Format:
+        return source
+
+    def options(self) -> StaticOptions:
+        return StaticOptions(self.calibration.value, self.per_channel, self.activations.value, _keep(self.keep_float))
+
+    def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
+        data = cal.prepare(self.data, artifact.input_spec, self.samples, self.seed)
+        if artifact.format is Format.TORCH:
+            return torch_handle(self, artifact, "int8_static", data, self.options().to_dict())
+
+        def write(src: Path, dst: Path) -> dict[str, Any]:
+            from edgepress.compress.onnx_quant import quantize_static
+
+            return quantize_static(src, dst, data.inputs, artifact.input_spec.names, self.options())
+
+        return onnx_output(self, artifact, out_dir, "int8", write, data.random)
+
+
+@register
+@dataclass(frozen=True)
+class QuantizeInt8Dynamic:
+    """Dynamic INT8: int8 weights, activations quantized at run time (for transformers and LSTMs)."""
+
+    name: ClassVar[str] = "quantize.int8_dynamic"
+    summary: ClassVar[str] = "dynamic INT8 (weights int8, activations at run time; no calibration data)"
+    accepts: ClassVar[frozenset[Format]] = frozenset({Format.ONNX, Format.TORCH})
+
+    per_channel: bool = True
+
+    def output_format(self, source: Format) -> Format:
+        return source
+
+    def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
+        if artifact.format is Format.TORCH:
+            # PT2E dynamic still runs the model once per sample to trace observers.
+            data = cal.prepare(None, artifact.input_spec, 1)
+            return torch_handle(self, artifact, "int8_dynamic", data, {"per_channel": self.per_channel}, note=False)
+
+        def write(src: Path, dst: Path) -> dict[str, Any]:
+            from edgepress.compress.onnx_quant import quantize_dynamic
+
+            return quantize_dynamic(src, dst, self.per_channel)
+
+        return onnx_output(self, artifact, out_dir, "int8dyn", write, False)
+
+
+@register
+@dataclass(frozen=True)
+class QuantizeFp16:
+    """Float16 weights and compute with float32 inputs and outputs (ONNX)."""
+
+    name: ClassVar[str] = "quantize.fp16"
+    summary: ClassVar[str] = "FP16 weights and compute, FP32 I/O kept (ONNX Runtime's float16 converter)"
+    accepts: ClassVar[frozenset[Format]] = frozenset({Format.ONNX})
+
+    def output_format(self, source: Format) -> Format:
+        return source
+
+    def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
+        from edgepress.compress.onnx_quant import to_fp16
+
+        return onnx_output(self, artifact, out_dir, "fp16", to_fp16, False)
+
+
+def onnx_output(p: Any, source: Artifact, out_dir: Path, tag: str, write: Any, random: bool) -> Artifact:
+    """Stage, write and publish ``<stem>_<tag>.onnx``; reuse it when the cache key matches."""
+    key = cache_key(p, source)
+    filename = f"{source.stem}_{tag}.onnx"
+    hit = cached(out_dir, filename, key)
+    if hit is not None:
+        return hit
+    if source.path is None:
+        raise BadInputError("quantizing ONNX needs the model file; load it with edgepress.load")
+    with staging_dir(out_dir) as tmp:
+        staged = tmp / filename
+        report = write(source.path, staged)
+        report = {QUANTIZATION_KEY: report, "source_size_bytes": source.size_bytes} | ({"note": RANDOM_NOTE, "flags": ["random_calibration"]} if random else {})
+        made = Artifact.from_file(staged, Format.ONNX, source.input_spec, (*source.lineage, describe(p)), (), report)
+        return publish(made, out_dir, key)
+
+
+def torch_handle(p: Any, source: Artifact, mode: str, data: Any, options: dict[str, Any], note: bool = True) -> Artifact:
+    """A quantized PyTorch handle: the float module, the recipe, and the stored samples."""
+    from edgepress.intake import TorchModel
+
+    _check_torch_quantizable(source.model.module)
+    stored = cal.store(data, source.input_spec)
+    recipe = {"mode": mode, **options, "calibration_file": str(stored), "samples": data.count, "random_calibration": data.random}
+    digest = hashlib.sha256(json.dumps([source.sha256, describe(p), stored.name], sort_keys=True).encode()).hexdigest()
+    name = f"{source.report.get('name', 'model')}_{'int8' if mode == 'int8_static' else 'int8dyn'}"
+    report = {**source.report, "name": name, QUANTIZATION_KEY: recipe} | ({"note": RANDOM_NOTE} if data.random and note else {})
+    model = TorchModel(source.model.module, source.model.example_inputs)  # a new handle; the module is not changed
+    return source.derive(sha256=digest, lineage=(*source.lineage, describe(p)), report=report, model=model)
+
+
+def _check_torch_quantizable(module: Any) -> None:
+    import torch
+
+    layers = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.ConvTranspose2d, torch.nn.Linear)
+    if not any(isinstance(m, layers) for m in module.modules()):
+        raise BadInputError("the model has no quantizable layers (no Conv or Linear); INT8 quantization would change nothing")
+
+
+MODES = {"int8": "quantize.int8_static", "int8_static": "quantize.int8_static", "int8_dynamic": "quantize.int8_dynamic", "fp16": "quantize.fp16"}
+
+
+def quantize(
+    model: Artifact,
+    mode: str = "int8",
+    calibration: Any = None,
+    *,
+    out_dir: str | Path = "out",
+    samples: int = 128,
+    seed: int = 0,
+    method: str = "minmax",
+    per_channel: bool = True,
+    activations: str = "uint8",
+    keep_float: tuple[str, ...] = (),
+    max_drop: float | None = None,
+    relative: bool = False,
+    eval_data: Any = None,
+) -> Artifact:
+    """Quantize a model; with ``max_drop``, retry until the accuracy drop fits (see ``guard``).
+
+    Args:
+        model: from ``edgepress.from_torch`` or ``edgepress.load("m.onnx")``.
+        mode: "int8" (static), "int8_dynamic" or "fp16".
+        calibration: arrays, an ``(x, y)`` pair, a ``.npz`` path, a DataLoader or tf.data.
+        out_dir: where ONNX results are written (PyTorch handles are written by ``convert``).
+        max_drop: the largest accuracy (or top-1 agreement) drop allowed, in points of
+            1.0 (0.01 = one point) or, with ``relative``, a fraction of the float score.
+        eval_data: labelled data for the guard (defaults to ``calibration``).
+
+    Example:
+        >>> q = edgepress.quantize(m, "int8", calibration=(x_train, y_train))
+        >>> edgepress.convert(q, ["onnx", "tflite", "executorch"], out_dir="out")
+    """
+    from edgepress.data import calibration_data
+    from edgepress.passes import create
+
+    if mode not in MODES:
+        raise BadInputError(f"unknown quantization mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode == "fp16" and model.format is not Format.ONNX:
+        raise BadInputError("fp16 quantization takes an ONNX model here; convert to ONNX first")
+    options: dict[str, Any] = {}
+    calib = None
+    if MODES[mode] == "quantize.int8_static":
+        calib = calibration_data(calibration, model.input_spec, samples, seed) if calibration is not None else None
+        options = {"samples": samples, "seed": seed, "calibration": method, "per_channel": per_channel,
+                   "activations": activations, "keep_float": ",".join(keep_float)}
+        options["data"] = str(cal.store(calib, model.input_spec)) if calib is not None else ""
+    elif mode == "int8_dynamic":
+        options = {"per_channel": per_channel}
+    p = create(MODES[mode], options)
+    if max_drop is None:
+        return apply(p, model, Path(out_dir))
+    from edgepress.compress.guard import guarded
+
+    evaluation = calibration_data(eval_data if eval_data is not None else calibration, model.input_spec) if (eval_data is not None or calibration is not None) else None
+    return guarded(p, model, Path(out_dir), evaluation, max_drop, relative)
