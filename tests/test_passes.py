@@ -15,9 +15,9 @@ TRAINING_OPTIONS = {"distill.kd": {"epochs": 1}}
 
 
 @pytest.fixture(scope="session")
-def sources(torch_model, pt2_path):
+def sources(torch_model, pt2_path, onnx_artifact):
     """One source artifact per format the contract test can feed a pass."""
-    return {Format.TORCH: torch_model, Format.TORCH_EXPORT: edgepress.load(pt2_path)}
+    return {Format.TORCH: torch_model, Format.TORCH_EXPORT: edgepress.load(pt2_path), Format.ONNX: onnx_artifact}
 
 
 @pytest.mark.parametrize("name", PASS_NAMES)

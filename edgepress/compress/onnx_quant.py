@@ -81,7 +81,7 @@ def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names:
             activation_type=act, weight_type=QuantType.QInt8, calibrate_method=methods[opts.method],
             nodes_to_exclude=list(opts.keep_float) or None, extra_options=extra,
         )
-        report = {"method": "onnxruntime quantize_static (QDQ)", **opts.to_dict(), "weights": "int8", "samples": int(inputs[0].shape[0])}
+        report = {"quantizer": "onnxruntime quantize_static (QDQ)", **opts.to_dict(), "weights": "int8", "samples": int(inputs[0].shape[0])}
         report["sensitivity"] = sensitivity(pre, dst, inputs[:], names)
     return report | ({"note": note} if note else {})
 
@@ -96,7 +96,7 @@ def quantize_dynamic(src: Path, dst: Path, per_channel: bool = True) -> dict[str
         pre = Path(tmp) / "pre.onnx"
         note = preprocess(src, pre)
         ort_dynamic(str(pre), str(dst), per_channel=per_channel, weight_type=QuantType.QInt8)
-    report = {"method": "onnxruntime quantize_dynamic", "per_channel": per_channel, "weights": "int8", "activations": "dynamic uint8"}
+    report = {"quantizer": "onnxruntime quantize_dynamic", "per_channel": per_channel, "weights": "int8", "activations": "dynamic uint8"}
     return report | ({"note": note} if note else {})
 
 
@@ -107,7 +107,7 @@ def to_fp16(src: Path, dst: Path) -> dict[str, Any]:
 
     model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
     onnx.save(model, str(dst))
-    return {"method": "onnxruntime.transformers.float16 (keep_io_types)", "weights": "float16"}
+    return {"quantizer": "onnxruntime.transformers.float16 (keep_io_types)", "weights": "float16"}
 
 
 def sensitivity(float_path: Path, qdq_path: Path, inputs: tuple[np.ndarray, ...], names: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -64,7 +64,7 @@ class ConvertExecuTorch:
         report["converter"] = f"executorch {_version()}"
         report["backend"] = self.backend.value
         if recipe:
-            report["quantization"] = {**recipe, "method": "PT2E XNNPACKQuantizer (symmetric int8)"}
+            report["quantization"] = {**recipe, "quantizer": "PT2E XNNPACKQuantizer (symmetric int8)"}
         return (), report
 
 

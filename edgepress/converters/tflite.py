@@ -65,7 +65,7 @@ class ConvertTflite:
                 litert_torch.convert(module, examples, quant_config=config).export(str(path))
             else:
                 litert_torch.convert(module, examples).export(str(path))
-        report = {"quantization": {**recipe, "method": "litert-torch PT2EQuantizer (symmetric int8)"}} if recipe else {}
+        report = {"quantization": {**recipe, "quantizer": "litert-torch PT2EQuantizer (symmetric int8)"}} if recipe else {}
         return (), {"converter": f"litert-torch {_version('litert-torch')}", **op_report(path), **report}
 
     def _write_keras(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:

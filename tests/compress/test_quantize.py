@@ -1,0 +1,118 @@
+"""Quantization passes on real ONNX Runtime: static QDQ, dynamic, FP16, the guard, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+import edgepress
+from edgepress.artifact import Format
+from edgepress.errors import BadInputError, DataError
+from tests.conftest import INPUT_SHAPE
+
+
+def _x(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, *INPUT_SHAPE[1:])).astype(np.float32)
+
+
+def _run(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def test_static_int8_onnx_is_smaller_close_and_reports_sensitivity(onnx_artifact, tmp_path):
+    made = edgepress.quantize(onnx_artifact, "int8", calibration=_x(32), out_dir=tmp_path)
+    assert made.format is Format.ONNX and made.path.name.endswith("_int8.onnx")
+    assert made.size_bytes < onnx_artifact.size_bytes  # a 3k-parameter model: graph overhead dominates
+    ops = {n.op_type for n in __import__("onnx").load(str(made.path)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    x = _x(8, seed=5)
+    ref, got = _run(onnx_artifact.path, x), _run(made.path, x)
+    assert np.abs(ref - got).max() < 0.1 * np.abs(ref).max()
+    record = made.report["quantization"]
+    assert record["per_channel"] and record["activations"] == "uint8" and record["samples"] == 32
+    layers = record["sensitivity"]
+    assert layers and all({"layer", "op", "sqnr_db", "local_sqnr_db"} <= set(r) for r in layers)
+    assert [r["local_sqnr_db"] for r in layers] == sorted(r["local_sqnr_db"] for r in layers)
+
+
+def test_dynamic_and_fp16_onnx(onnx_artifact, tmp_path):
+    dyn = edgepress.quantize(onnx_artifact, "int8_dynamic", out_dir=tmp_path)
+    half = edgepress.quantize(onnx_artifact, "fp16", out_dir=tmp_path)
+    x = _x(4, seed=2)
+    ref = _run(onnx_artifact.path, x)
+    assert half.size_bytes < onnx_artifact.size_bytes
+    assert np.abs(_run(half.path, x) - ref).max() < 1e-2 * max(1.0, np.abs(ref).max())
+    assert np.argmax(_run(dyn.path, x), 1).shape == (4,)
+    assert dyn.path != half.path and dyn.path.exists()
+
+
+def test_recipe_runs_quantize_pass(onnx_artifact, tmp_path, eval_npz):
+    recipe = edgepress.Recipe.from_dict({"pass": [{"name": "quantize.int8_static", "data": str(eval_npz), "calibration": "percentile"}]})
+    (made,) = recipe.run(onnx_artifact, tmp_path)
+    assert made.report["quantization"]["quantizer"].startswith("onnxruntime") and made.report["quantization"]["samples"] == 12
+
+
+def test_guard_recovers_a_case_the_first_attempt_fails(onnx_artifact, tmp_path):
+    # One wild sample stretches min-max activation ranges so far that ordinary inputs
+    # quantize to a handful of levels: the first attempt must fail, a later one must fit.
+    calib = np.concatenate([_x(63), _x(1, seed=9) * 1e4])
+    made = edgepress.quantize(
+        onnx_artifact, "int8", calibration=calib, per_channel=False, out_dir=tmp_path, max_drop=0.05, eval_data=_x(48, seed=3), samples=64
+    )
+    guard = made.report["guard"]
+    assert guard["metric"] == "top-1 agreement with float"
+    assert not guard["attempts"][0]["fits"] and guard["attempts"][-1]["fits"], guard["attempts"]
+    assert guard["stopped"] == "fits" and len(guard["attempts"]) >= 2
+    assert guard["attempts"][-1]["changed"] != guard["attempts"][0]["changed"]
+    assert made.path.exists() and list(tmp_path.glob("*.onnx")) == [made.path]
+
+
+def test_bad_input_is_refused_and_nothing_written(onnx_artifact, tmp_path, torch_model):
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match="no samples"):
+        edgepress.quantize(onnx_artifact, "int8", calibration=np.zeros((0, *INPUT_SHAPE[1:]), np.float32), out_dir=out)
+    with pytest.raises(DataError, match="expects samples shaped"):
+        edgepress.quantize(onnx_artifact, "int8", calibration=np.zeros((4, 3, 8, 8), np.float32), out_dir=out)
+    with pytest.raises(DataError, match="labels must be one integer per sample"):
+        edgepress.quantize(onnx_artifact, "int8", calibration=(_x(4), np.arange(3)), out_dir=out)
+    with pytest.raises(DataError, match="no batches"):
+        edgepress.quantize(onnx_artifact, "int8", calibration=[], out_dir=out)
+    with pytest.raises(BadInputError, match="unknown quantization mode"):
+        edgepress.quantize(onnx_artifact, "int4", out_dir=out)
+    assert not out.exists()
+
+
+def test_model_without_quantizable_layers_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    with pytest.raises(BadInputError, match="no quantizable layers"):
+        edgepress.quantize(edgepress.load(path), "int8", calibration=np.ones((2, 4), np.float32), out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.onnx"))
+
+
+def test_torch_handle_records_recipe_without_writing(torch_model, tmp_path):
+    q = edgepress.quantize(torch_model, "int8", calibration=_x(16), out_dir=tmp_path)
+    assert q.format is Format.TORCH and q.model.module is torch_model.model.module
+    assert q.sha256 != torch_model.sha256 and q.report["name"] == "resnet_tiny_int8"
+    recipe = q.report["quantization"]
+    assert recipe["mode"] == "int8_static" and recipe["samples"] == 16
+    assert np.load(recipe["calibration_file"])["x"].shape == (16, *INPUT_SHAPE[1:])
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_torch_handle_converts_to_int8_in_every_format(torch_model, tmp_path):
+    q = edgepress.quantize(torch_model, "int8", calibration=_x(16))
+    made = edgepress.convert(q, ["onnx", "executorch", "tflite"], out_dir=tmp_path)
+    for artifact in made:
+        assert artifact.report["quantization"]["mode"] == "int8_static", artifact.format
+        assert artifact.path.name.startswith("resnet_tiny_int8")
