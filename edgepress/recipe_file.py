@@ -16,7 +16,7 @@ A recipe file is TOML; ``edgepress run recipe.toml`` and ``edgepress.run_recipe`
 
     [[pass]]
     name = "distill.kd"
-    data = "digits"             # or a .npz file with x and y
+    data = "digits"             # or a .npz file with x and y ("digits": the digits training split)
     epochs = 20
 
     [[pass]]
@@ -117,8 +117,9 @@ def run_recipe(path: str | Path, *, out_dir: str | Path | None = None, progress:
     say("loading the model")
     source = start_model(spec.model, spec.recipe)
     spec.recipe.check(source.format)  # the whole chain is checked before any work
-    say(f"running {len(spec.recipe.passes)} pass(es): {', '.join(p.name for p in spec.recipe.passes)}")
-    steps = spec.recipe.run(source, out)
+    recipe = with_builtin_data(spec.recipe)
+    say(f"running {len(recipe.passes)} pass(es): {', '.join(p.name for p in recipe.passes)}")
+    steps = recipe.run(source, out)
     run = RecipeRun(source, steps)
     if spec.bench is not None:
         _measure(run, spec.bench, out, say)
@@ -126,7 +127,7 @@ def run_recipe(path: str | Path, *, out_dir: str | Path | None = None, progress:
 
 
 def start_model(model: Mapping[str, Any], recipe: Recipe) -> Artifact:
-    """The artifact a recipe starts from; a .pt2 becomes an in-memory module when the first pass needs one."""
+    """The artifact a recipe starts from (loaded, built by the user's factory, or the built-in one)."""
     from edgepress.intake import from_factory, load
 
     if "builtin" in model:
@@ -138,9 +139,43 @@ def start_model(model: Mapping[str, Any], recipe: Recipe) -> Artifact:
         return from_factory(model["factory"], model.get("weights"), shape)
     art = load(model["path"], input_shape=shape)
     first = recipe.passes[0]
-    if art.format is Format.TORCH_EXPORT and art.format not in first.accepts and Format.TORCH in first.accepts:
-        return _as_module(art)
+    if art.format is not Format.TORCH and art.format not in first.accepts and Format.TORCH in first.accepts:
+        # a saved program has no editable module (torch.export graphs refuse train/eval switches)
+        raise BadInputError(
+            f"pass {first.name!r} edits a PyTorch module, which a {art.format.value} file does not hold; start the recipe from "
+            "factory = \"package.module:function\" with weights = \"w.pt\" and input_shape, or call the Python API on your module"
+        )
     return art
+
+
+def with_builtin_data(recipe: Recipe) -> Recipe:
+    """Passes with ``data = "digits"`` get the digits training split as a ``.npz`` file."""
+    import dataclasses
+
+    if not any(getattr(p, "data", None) == "digits" for p in recipe.passes):
+        return recipe
+    path = str(digits_train_npz())
+    return Recipe(tuple(dataclasses.replace(p, data=path) if getattr(p, "data", None) == "digits" else p for p in recipe.passes))
+
+
+def digits_train_npz() -> Path:
+    """The digits training split as ``x``/``y`` arrays in the cache (written once, atomically)."""
+    import os
+    import tempfile
+
+    import numpy as np
+
+    from edgepress.demo import cache_dir, load_digits_split
+
+    path = cache_dir() / "data" / "digits-train.npz"
+    if not path.exists():
+        split = load_digits_split()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, x=split.x_train, y=split.y_train)
+        os.replace(tmp, path)
+    return path
 
 
 def digits_model() -> Artifact:
@@ -152,17 +187,6 @@ def digits_model() -> Artifact:
 
     split = load_digits_split()
     return from_torch(trained_digits_cnn(split), torch.from_numpy(split.x_test[:1]), name="digits_cnn")
-
-
-def _as_module(art: Artifact) -> Artifact:
-    """A .pt2 program as an in-memory module (its graph module), for passes that edit modules."""
-    import torch
-
-    from edgepress.intake import from_torch
-
-    program = art.model if art.model is not None else torch.export.load(str(art.path))
-    examples = tuple(torch.zeros(t.concrete_shape(), dtype=getattr(torch, t.dtype)) for t in art.input_spec.tensors)
-    return from_torch(program.module(), examples, name=art.stem).derive(lineage=art.lineage)
 
 
 def _measure(run: RecipeRun, bench_spec: Mapping[str, Any], out: Path, say: Callable[[str], None]) -> None:
