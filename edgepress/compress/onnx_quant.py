@@ -82,7 +82,8 @@ def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names:
             nodes_to_exclude=list(opts.keep_float) or None, extra_options=extra,
         )
         report = {"quantizer": "onnxruntime quantize_static (QDQ)", **opts.to_dict(), "weights": "int8", "samples": int(inputs[0].shape[0])}
-        report["sensitivity"] = sensitivity(pre, dst, inputs[:], names)
+        report["sensitivity"] = sensitivity(pre, dst, inputs, names)
+    report["names_compacted_bytes"] = compact_names(dst)
     return report | ({"note": note} if note else {})
 
 
@@ -160,7 +161,9 @@ def quantize_recorded(recipe: dict[str, Any], path: Path) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="edgepress-quant-") as tmp:
         out = Path(tmp) / path.name
-        if recipe["mode"] == "int8_dynamic":
+        if recipe["mode"] == "fp16":
+            report = to_fp16(path, out)
+        elif recipe["mode"] == "int8_dynamic":
             report = quantize_dynamic(path, out, recipe.get("per_channel", True))
         else:
             graph = onnx.load(str(path), load_external_data=False).graph
@@ -170,3 +173,42 @@ def quantize_recorded(recipe: dict[str, Any], path: Path) -> dict[str, Any]:
             report = quantize_static(path, out, load(recipe["calibration_file"]), names, opts)
         shutil.move(str(out), str(path))
     return {**recipe, **report}
+
+
+def compact_names(path: Path) -> int:
+    """Rename internal tensors and nodes to short ids and drop per-node debug metadata, in place.
+
+    Returns the bytes saved.
+
+    Exporters and the quantizer name every tensor after its module path
+    (``head.0.weight_DequantizeLinear_Output``); on a small model those names weigh as
+    much as the int8 weights. Graph inputs and outputs keep their names; graphs with
+    subgraphs (If, Loop) are left as they are.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in graph.node for a in n.attribute):
+        return 0
+    before = path.stat().st_size
+    keep = {v.name for v in (*graph.input, *graph.output)}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if not name or name in keep:
+            return name
+        return names.setdefault(name, f"t{len(names)}")
+
+    for init in graph.initializer:
+        init.name = short(init.name)
+    for i, node in enumerate(graph.node):
+        node.name = f"n{i}"
+        node.doc_string = ""
+        del node.metadata_props[:]  # the exporter's stack traces and module paths
+        node.input[:] = [short(n) for n in node.input]
+        node.output[:] = [short(n) for n in node.output]
+    for info in graph.value_info:
+        info.name = short(info.name)
+    onnx.save(model, str(path))
+    return before - path.stat().st_size

@@ -20,7 +20,7 @@ QUANTIZATION_KEY = "quantization"  # report key holding the recipe on a quantize
 def recipe_of(source: Artifact) -> dict[str, Any] | None:
     """The quantization recipe recorded on a handle (or carried by its saved ``.pt2``)."""
     recipe = source.report.get(QUANTIZATION_KEY)
-    return recipe if isinstance(recipe, dict) and recipe.get("mode") in ("int8_static", "int8_dynamic") else None
+    return recipe if isinstance(recipe, dict) and recipe.get("mode") in ("int8_static", "int8_dynamic", "fp16") else None
 
 
 def carried(source: Artifact) -> dict[str, Any]:

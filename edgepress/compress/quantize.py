@@ -58,8 +58,8 @@ class QuantizeInt8Static:
     """
 
     name: ClassVar[str] = "quantize.int8_static"
-    summary: ClassVar[str] = "static INT8 (calibrated; ONNX Runtime QDQ on ONNX, PT2E XNNPACK / litert-torch on PyTorch)"
-    accepts: ClassVar[frozenset[Format]] = frozenset({Format.ONNX, Format.TORCH})
+    summary: ClassVar[str] = "static INT8 (calibrated; ONNX Runtime QDQ on ONNX, PT2E XNNPACK / litert-torch on PyTorch, full-integer TFLite on Keras)"
+    accepts: ClassVar[frozenset[Format]] = frozenset({Format.ONNX, Format.TORCH, Format.KERAS})
 
     data: str = ""
     samples: int = cal.DEFAULT_SAMPLES
@@ -81,8 +81,8 @@ class QuantizeInt8Static:
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
         data = cal.prepare(self.data, artifact.input_spec, self.samples, self.seed)
-        if artifact.format is Format.TORCH:
-            return torch_handle(self, artifact, "int8_static", data, self.options().to_dict())
+        if artifact.format in HANDLE_FORMATS:
+            return model_handle(self, artifact, "int8_static", data, self.options().to_dict())
 
         def write(src: Path, dst: Path) -> dict[str, Any]:
             from edgepress.compress.onnx_quant import quantize_static
@@ -98,8 +98,8 @@ class QuantizeInt8Dynamic:
     """Dynamic INT8: int8 weights, activations quantized at run time (for transformers and LSTMs)."""
 
     name: ClassVar[str] = "quantize.int8_dynamic"
-    summary: ClassVar[str] = "dynamic INT8 (weights int8, activations at run time; no calibration data)"
-    accepts: ClassVar[frozenset[Format]] = frozenset({Format.ONNX, Format.TORCH})
+    summary: ClassVar[str] = "dynamic INT8 (weights int8, activations at run time; TFLite 'dynamic range' on Keras; no calibration data)"
+    accepts: ClassVar[frozenset[Format]] = frozenset({Format.ONNX, Format.TORCH, Format.KERAS})
 
     per_channel: bool = True
 
@@ -107,10 +107,10 @@ class QuantizeInt8Dynamic:
         return source
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
-        if artifact.format is Format.TORCH:
+        if artifact.format in HANDLE_FORMATS:
             # PT2E dynamic still runs the model once per sample to trace observers.
             data = cal.prepare(None, artifact.input_spec, 1)
-            return torch_handle(self, artifact, "int8_dynamic", data, {"per_channel": self.per_channel}, note=False)
+            return model_handle(self, artifact, "int8_dynamic", data, {"per_channel": self.per_channel}, note=False)
 
         def write(src: Path, dst: Path) -> dict[str, Any]:
             from edgepress.compress.onnx_quant import quantize_dynamic
@@ -123,17 +123,20 @@ class QuantizeInt8Dynamic:
 @register
 @dataclass(frozen=True)
 class QuantizeFp16:
-    """Float16 weights and compute with float32 inputs and outputs (ONNX)."""
+    """Float16 weights with float32 inputs and outputs (ONNX; Keras via its TFLite and ONNX forms)."""
 
     name: ClassVar[str] = "quantize.fp16"
-    summary: ClassVar[str] = "FP16 weights and compute, FP32 I/O kept (ONNX Runtime's float16 converter)"
-    accepts: ClassVar[frozenset[Format]] = frozenset({Format.ONNX})
+    summary: ClassVar[str] = "FP16 weights, FP32 I/O kept (ONNX Runtime's float16 converter; TFLite float16 on Keras)"
+    accepts: ClassVar[frozenset[Format]] = frozenset({Format.ONNX, Format.KERAS})
 
     def output_format(self, source: Format) -> Format:
         return source
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
         from edgepress.compress.onnx_quant import to_fp16
+
+        if artifact.format is Format.KERAS:
+            return model_handle(self, artifact, "fp16", cal.prepare(None, artifact.input_spec, 1), {}, note=False)
 
         return onnx_output(self, artifact, out_dir, "fp16", to_fp16, False)
 
@@ -155,18 +158,41 @@ def onnx_output(p: Any, source: Artifact, out_dir: Path, tag: str, write: Any, r
         return publish(made, out_dir, key)
 
 
-def torch_handle(p: Any, source: Artifact, mode: str, data: Any, options: dict[str, Any], note: bool = True) -> Artifact:
-    """A quantized PyTorch handle: the float module, the recipe, and the stored samples."""
-    from edgepress.intake import TorchModel
+HANDLE_FORMATS = frozenset({Format.TORCH, Format.KERAS})
+TAGS = {"int8_static": "int8", "int8_dynamic": "int8dyn", "fp16": "fp16"}
 
-    _check_torch_quantizable(source.model.module)
+
+def model_handle(p: Any, source: Artifact, mode: str, data: Any, options: dict[str, Any], note: bool = True) -> Artifact:
+    """A quantized handle of an in-memory model: the float model, the recipe, the stored samples."""
+    if source.format is Format.KERAS:
+        from edgepress.keras_models import KerasModel, keras_model
+
+        held = keras_model(source)
+        _check_keras_quantizable(held.model)
+        model: Any = KerasModel(held.model, held.flavor)
+    else:
+        from edgepress.intake import TorchModel
+
+        _check_torch_quantizable(source.model.module)
+        model = TorchModel(source.model.module, source.model.example_inputs)  # a new handle; the module is not changed
     stored = cal.store(data, source.input_spec)
     recipe = {"mode": mode, **options, "calibration_file": str(stored), "samples": data.count, "random_calibration": data.random}
     digest = hashlib.sha256(json.dumps([source.sha256, describe(p), stored.name], sort_keys=True).encode()).hexdigest()
-    name = f"{source.report.get('name', 'model')}_{'int8' if mode == 'int8_static' else 'int8dyn'}"
+    name = f"{source.report.get('name', 'model')}_{TAGS[mode]}"
     report = {**source.report, "name": name, QUANTIZATION_KEY: recipe} | ({"note": RANDOM_NOTE} if data.random and note else {})
-    model = TorchModel(source.model.module, source.model.example_inputs)  # a new handle; the module is not changed
     return source.derive(sha256=digest, lineage=(*source.lineage, describe(p)), report=report, model=model)
+
+
+def _check_keras_quantizable(model: Any) -> None:
+    kinds = ("Conv", "Dense", "DepthwiseConv", "SeparableConv", "EinsumDense", "LSTM", "GRU")
+    layers = [type(layer).__name__ for layer in _all_layers(model)]
+    if not any(name.startswith(kinds) for name in layers):
+        raise BadInputError(f"the model has no quantizable layers (found: {', '.join(sorted(set(layers))) or 'none'}; expected Conv or Dense)")
+
+
+def _all_layers(model: Any) -> list[Any]:
+    nested = [_all_layers(layer) for layer in getattr(model, "layers", [])]
+    return [*getattr(model, "layers", []), *(layer for group in nested for layer in group)]
 
 
 def _check_torch_quantizable(module: Any) -> None:
@@ -216,8 +242,8 @@ def quantize(
 
     if mode not in MODES:
         raise BadInputError(f"unknown quantization mode {mode!r}; expected one of {', '.join(MODES)}")
-    if mode == "fp16" and model.format is not Format.ONNX:
-        raise BadInputError("fp16 quantization takes an ONNX model here; convert to ONNX first")
+    if mode == "fp16" and model.format not in (Format.ONNX, Format.KERAS):
+        raise BadInputError("fp16 quantization takes an ONNX or Keras model; convert a PyTorch model to ONNX first")
     options: dict[str, Any] = {}
     calib = None
     if MODES[mode] == "quantize.int8_static":

@@ -34,6 +34,8 @@ class ConvertKerasFile:
 def _write(source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
     from edgepress.keras_models import keras_model
 
+    from edgepress.compress.pt2e import carried
+
     held = keras_model(source)
     held.model.save(str(path))
-    return (), {"keras_flavor": held.flavor}
+    return (), {"keras_flavor": held.flavor, **carried(source)}  # a quantization recipe travels with the file

@@ -73,10 +73,16 @@ class ConvertTflite:
 
         from edgepress.keras_models import keras_model
 
+        from edgepress.compress.pt2e import recipe_of
+        from edgepress.compress.tflite_modes import configure
+
         converter = tf.lite.TFLiteConverter.from_keras_model(keras_model(source).model)
+        recipe = recipe_of(source)
+        quantization = configure(converter, recipe) if recipe else {}  # the converter's own quantization modes
         with quiet_exporter():
             path.write_bytes(converter.convert())
-        return (), {"converter": f"tensorflow {tf.__version__} TFLiteConverter", **op_report(path)}
+        extra = {"quantization": {**recipe, **quantization}} if recipe else {}
+        return (), {"converter": f"tensorflow {tf.__version__} TFLiteConverter", **op_report(path), **extra}
 
     def _spec(self, source: Artifact, path: Path) -> InputSpec:
         if source.format is Format.KERAS:
