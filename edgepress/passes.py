@@ -8,6 +8,7 @@ the format check, resumable caching by content, and errors that name the pass.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import hashlib
@@ -16,7 +17,7 @@ import json
 import os
 import tomllib
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -63,6 +64,27 @@ class Pass(Protocol):
 
 
 _REGISTRY: dict[str, type] = {}
+
+
+@contextlib.contextmanager
+def plugins_enabled(modules: Iterable[str]) -> Iterator[None]:
+    """Add pass modules to ``$EDGEPRESS_PLUGINS`` for a while (also seen by child processes).
+
+    Example:
+        >>> with plugins_enabled(["mypkg.passes"]):
+        ...     create("my.pass")
+    """
+    before = os.environ.get("EDGEPRESS_PLUGINS")
+    merged = list(dict.fromkeys([*(m for m in (before or "").split(",") if m), *modules]))
+    if merged:
+        os.environ["EDGEPRESS_PLUGINS"] = ",".join(merged)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("EDGEPRESS_PLUGINS", None)
+        else:
+            os.environ["EDGEPRESS_PLUGINS"] = before
 
 
 def register(cls: type) -> type:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,12 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
 
     ``spec`` keys: model, data, plugins, recipe (name, passes), format, target, settings, out_dir.
     """
+    from edgepress.passes import plugins_enabled
+
     started = time.perf_counter()
-    _use_plugins(spec.get("plugins", ()))
     try:
-        result = _measure(spec)
+        with plugins_enabled(spec.get("plugins", ())):
+            result = _measure(spec)
     except EdgepressError as exc:
         result = error_result(spec, str(exc))
     except Exception as exc:  # a library bug in one cell must not end the sweep
@@ -117,14 +118,6 @@ def _load(model_json: str, data_json: str) -> tuple[Artifact, Any]:
 
     shape = model.get("input_shape")
     return load(model["path"], input_shape=tuple(shape) if shape else None), data.get("path")
-
-
-def _use_plugins(plugins: Any) -> None:
-    """Make plugin pass modules visible here and in converter child processes."""
-    current = [m for m in os.environ.get("EDGEPRESS_PLUGINS", "").split(",") if m]
-    merged = list(dict.fromkeys([*current, *plugins]))
-    if merged:
-        os.environ["EDGEPRESS_PLUGINS"] = ",".join(merged)
 
 
 def _file_sha256(path: Path) -> str:

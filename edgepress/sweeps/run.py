@@ -66,13 +66,19 @@ def sweep(
         >>> outcome = edgepress.sweep("grid.toml", "sweep-out", max_drop=0.01)
         >>> outcome.choice.reason
     """
-    from edgepress.executors import make_executor
-    from edgepress.report.pareto import pareto_front
+    from edgepress.passes import plugins_enabled
 
     started = time.perf_counter()
     grid = grid if isinstance(grid, Grid) else load_grid(grid)
     out = Path(out_dir).resolve()
-    say = progress or (lambda _line: None)
+    with plugins_enabled(grid.plugins):
+        return _sweep(grid, out, started, executor, jobs, address, max_drop, objective, progress or (lambda _line: None))
+
+
+def _sweep(grid: Grid, out: Path, started: float, executor: str, jobs: int | None, address: str | None, max_drop: float | None, objective: str, say: Progress) -> SweepOutcome:
+    from edgepress.executors import make_executor
+    from edgepress.report.pareto import pareto_front
+
     _check_passes(grid)
     cells = plan(grid, out)
     cache = CellCache(out)
@@ -138,13 +144,8 @@ def _unavailable_reason(target: str) -> str | None:
 
 def _check_passes(grid: Grid) -> None:
     """Create every recipe's passes once, so a typo fails before any cell runs."""
-    import os
-
     from edgepress.passes import create
 
-    if grid.plugins:
-        current = [m for m in os.environ.get("EDGEPRESS_PLUGINS", "").split(",") if m]
-        os.environ["EDGEPRESS_PLUGINS"] = ",".join(dict.fromkeys([*current, *grid.plugins]))
     for recipe in grid.recipes:
         for step in recipe.passes:
             create(step["name"], {k: v for k, v in step.items() if k != "name"})
