@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from edgepress.errors import BadInputError, EdgepressError
 
@@ -28,7 +29,8 @@ def cli_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except EdgepressError as exc:
-            err_console.print(f"[bold red]error:[/] {_one_line(str(exc))}", highlight=False, markup=True, soft_wrap=True)
+            # The message may hold brackets ("[model]"): escape it so rich prints it as written.
+            err_console.print(f"[bold red]error:[/] {escape(_one_line(str(exc)))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted; finished artifacts are kept, nothing half-written remains")

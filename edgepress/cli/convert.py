@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from rich.markup import escape
+
 from edgepress.cli.common import cli_errors, console, err_console, split_list, step
 from edgepress.cli.intake import model_from_args
 
@@ -35,7 +37,7 @@ def command(
         made = convert(source, formats, out_dir=out, errors="collect")
     for item in made:
         if isinstance(item, ConversionFailure):
-            err_console.print(f"[bold red]failed:[/] {item.format.value}: {item.error}", highlight=False)
+            err_console.print(f"[bold red]failed:[/] {item.format.value}: {escape(item.error)}", highlight=False)
         else:
             console.print(str(item.path) if quiet else f"{item.format.value:>10}  {item.path}  ({item.size_bytes} bytes)", highlight=False)
     if any(isinstance(item, ConversionFailure) for item in made):
