@@ -37,6 +37,7 @@ class ConvertTflite:
     }
 
     layout: Layout = Layout.KEEP
+    strip_debug_names: bool = True  # drop per-tensor debug names; inputs, outputs and signatures keep theirs
 
     def output_format(self, source: Format) -> Format:
         return Format.TFLITE
@@ -66,6 +67,7 @@ class ConvertTflite:
             else:
                 litert_torch.convert(module, examples).export(str(path))
         report = {"quantization": {**recipe, "quantizer": "litert-torch PT2EQuantizer (symmetric int8)"}} if recipe else {}
+        report["debug_names_stripped_bytes"] = strip_debug_names(path) if self.strip_debug_names else 0
         return (), {"converter": f"litert-torch {_version('litert-torch')}", **op_report(path), **report}
 
     def _write_keras(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
@@ -82,6 +84,7 @@ class ConvertTflite:
         with quiet_exporter():
             path.write_bytes(converter.convert())
         extra = {"quantization": {**recipe, **quantization}} if recipe else {}
+        extra["debug_names_stripped_bytes"] = strip_debug_names(path) if self.strip_debug_names else 0
         return (), {"converter": f"tensorflow {tf.__version__} TFLiteConverter", **op_report(path), **extra}
 
     def _spec(self, source: Artifact, path: Path) -> InputSpec:
@@ -94,6 +97,27 @@ class ConvertTflite:
             tensors = tuple(replace(t, shape=(t.shape[0], t.shape[2], t.shape[3], t.shape[1])) if len(t.shape) == 4 else t for t in spec.tensors)
             return InputSpec(tensors, "NHWC")
         return spec
+
+
+def strip_debug_names(path: Path) -> int:
+    """Clear the names of intermediate tensors; returns the bytes saved.
+
+    Converters name every tensor after the layers it came from (PyTorch module paths run
+    to hundreds of bytes each): often more than the weights of a small INT8 model. Unlike
+    the library's ``strip_strings``, inputs, outputs and signature definitions keep their
+    names, so signature runners still work.
+    """
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    before = path.stat().st_size
+    model = flatbuffer_utils.read_model(str(path))
+    for graph in model.subgraphs:
+        keep = set(graph.inputs) | set(graph.outputs)
+        for index, tensor in enumerate(graph.tensors):
+            if index not in keep:
+                tensor.name = None
+    flatbuffer_utils.write_model(model, str(path))
+    return before - path.stat().st_size
 
 
 def op_report(path: Path) -> dict[str, Any]:
