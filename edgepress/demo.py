@@ -128,11 +128,32 @@ def run_demo(out_dir: Path, settings: Any = None, progress: Any = None) -> list[
     say("measuring on host-cpu")
     data = (split.x_test, split.y_test)
     results = bench(artifacts, target="host-cpu", reference=model, data=data, settings=settings, progress=say)
+    say("compression chain: prune 50% of channels -> distill from the original -> INT8 -> TFLite")
+    small = compression_chain(model, out_dir / "chain")
+    results += bench([small], target="host-cpu", reference=model, data=data, settings=settings, progress=say)
     results += _emulated_arm([a for a in artifacts if a.format.value in ARM_DEMO_FORMATS], model, data, settings, say)
     write_results(out_dir / "results.json", results)
     say("writing the HTML report")
     write_html_report(results, out_dir / "report.html", title="edgepress demo: digits CNN")
     return results
+
+
+# The chain the demo shows: what a user writes in a recipe TOML, as a dict.
+CHAIN = [
+    {"name": "prune.channels", "ratio": 0.5, "round_to": 8},
+    {"name": "distill.kd", "data": "digits", "epochs": 30, "patience": 8},
+    {"name": "quantize.int8_static", "data": "digits"},
+    {"name": "convert.tflite"},
+]
+
+
+def compression_chain(model: Any, out_dir: Path) -> Any:
+    """Run CHAIN on the demo model; returns the INT8 TFLite artifact."""
+    from edgepress.passes import Recipe
+    from edgepress.recipe_file import with_builtin_data
+
+    recipe = with_builtin_data(Recipe.from_dict({"pass": CHAIN}))
+    return recipe.run(model, out_dir)[-1]
 
 
 def _emulated_arm(artifacts: list[Any], model: Any, data: Any, settings: Any, say: Any) -> list[Any]:

@@ -63,4 +63,8 @@ def _pt2e(recipe: dict[str, Any], module: Any, examples: tuple[Any, ...], quanti
     with torch.no_grad():
         for batch in calibration.samples(calibration.load(recipe["calibration_file"])):
             prepared(*(permute(torch.from_numpy(a)) for a in batch))
-    return convert_pt2e(prepared, fold_quantize=fold)
+    converted = convert_pt2e(prepared, fold_quantize=fold)
+    # Exported from an eval-mode module, the graph already holds inference ops; the flag
+    # only tells converters so (exported modules refuse .eval()).
+    converted.training = False
+    return converted
