@@ -79,6 +79,8 @@ class BenchResult:
     settings: dict[str, Any] = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     input_transform: str | None = None
+    model_stats: dict[str, Any] | None = None
+    reference_stats: dict[str, Any] | None = None
     error: str | None = None
 
     @property
@@ -127,13 +129,26 @@ def bench(
     spec_source = reference or arts[0]
     evaluation = prepare_data(data, spec_source)
     ref_out = reference_outputs(reference, evaluation.inputs) if reference is not None else None
+    ref_stats = stats_or_none(reference) if reference is not None else None
     results = []
     for tgt in targets:
         for art in arts:
             if progress:
                 progress(f"{art.name} on {tgt.name}")
-            results.append(measure_cell(art, tgt, evaluation, ref_out, settings))
+            result = measure_cell(art, tgt, evaluation, ref_out, settings)
+            result.model_stats, result.reference_stats = stats_or_none(art), ref_stats
+            results.append(result)
     return results
+
+
+def stats_or_none(art: Artifact) -> dict[str, Any] | None:
+    """Parameters, sparsity and MACs where they can be read; None (not a failed cell) otherwise."""
+    from edgepress.compress.stats import model_stats
+
+    try:
+        return model_stats(art)
+    except Exception:  # statistics are a courtesy: an unreadable model still gets measured
+        return None
 
 
 def prepare_data(data: DataArg, source: Artifact) -> EvalData:

@@ -14,6 +14,8 @@ def test_bench_against_torch_reference(onnx_artifact, torch_model, eval_npz, fas
     assert r.accuracy == r.reference_accuracy is not None
     assert r.latency_ms.n >= fast.min_iters and r.latency_ms.p50 <= r.latency_ms.p99
     assert "random_inputs" not in r.flags
+    assert r.model_stats["params"] > 0 and r.model_stats["gzip_bytes"] > 0
+    assert r.reference_stats["params"] > 0 and r.reference_stats["macs"] > 0
 
 
 def test_random_inputs_are_flagged(onnx_artifact, torch_model, fast):
