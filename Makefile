@@ -33,8 +33,12 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# Side-by-side measurements; each writes benchmarks/results/NAME.json (minutes each).
 bench: setup
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/quantization.py
+	$(BIN)/python benchmarks/pruning.py
+	$(BIN)/python benchmarks/mobilenet_v2.py
 
 clean:
 	rm -rf $(VENV) edgepress-demo out .pytest_cache
