@@ -36,15 +36,15 @@ def guarded(p: Any, source: Artifact, out_dir: Path, data: EvalData | None, max_
     base = score(reference, reference, data)
     attempts: list[dict[str, Any]] = []
     ranked: list[str] = []  # filled from the first attempt's sensitivity report
-    best: tuple[float, Any] = (-1.0, p)
+    best: list[Any] = [-1.0, p]  # score and pass; layer candidates build on the best so far
     with tempfile.TemporaryDirectory(prefix="edgepress-guard-") as tmp:
-        for i, (why, candidate) in enumerate(_candidates(p, ranked)):
+        for i, (why, candidate) in enumerate(_candidates(p, ranked, best)):
             made = apply(candidate, source, Path(tmp) / str(i))
             got = score(predictions(made.path, data), reference, data)
             drop = (base - got) / base if relative and base else base - got
             attempts.append({"changed": why, "options": candidate.options().to_dict(), "score": round(got, 4), "drop": round(drop, 4), "fits": drop <= max_drop})
             if got > best[0]:
-                best = (got, candidate)
+                best[:] = [got, candidate]
             if drop <= max_drop:
                 break
             if i == 0:
@@ -57,8 +57,8 @@ def guarded(p: Any, source: Artifact, out_dir: Path, data: EvalData | None, max_
     return final.derive(report={**final.report, "guard": record, "flags": [*final.report.get("flags", []), *flags]})
 
 
-def _candidates(p: Any, ranked: list[str]) -> Iterator[tuple[str, Any]]:
-    """(what changed, pass) pairs in the order tried; ``ranked`` is read after the first."""
+def _candidates(p: Any, ranked: list[str], best: list[Any]) -> Iterator[tuple[str, Any]]:
+    """(what changed, pass) pairs in the order tried; ``ranked`` and ``best`` are read as attempts finish."""
     yield "first attempt (as requested)", p
     from edgepress.compress.quantize import Calibration
 
@@ -66,8 +66,8 @@ def _candidates(p: Any, ranked: list[str]) -> Iterator[tuple[str, Any]]:
         if method is not p.calibration:
             yield f"calibration method {p.calibration.value} -> {method.value}", dataclasses.replace(p, calibration=method)
     if not p.per_channel:
-        p = dataclasses.replace(p, per_channel=True)
-        yield "per-channel weights", p
+        yield "per-channel weights", dataclasses.replace(best[1], per_channel=True)
+    p = best[1]  # keep layers in float on top of the best calibration and granularity found
     count = 1
     while count <= min(len(ranked), MAX_KEPT_LAYERS):
         kept = ranked[:count]
