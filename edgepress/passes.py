@@ -15,7 +15,6 @@ import hashlib
 import importlib
 import json
 import os
-import tomllib
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -187,13 +186,9 @@ class Recipe:
 
     @classmethod
     def from_toml(cls, path: Path) -> Recipe:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise BadInputError(f"recipe {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise BadInputError(f"recipe {path} is not valid TOML: {exc}") from None
-        return cls.from_dict(data)
+        from edgepress.tomlfile import read_toml
+
+        return cls.from_dict(read_toml(path, "recipe"))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Recipe:

@@ -31,7 +31,6 @@ Relative paths are read from the current folder, as on the command line.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any
 from edgepress.artifact import Artifact, Format
 from edgepress.errors import BadInputError
 from edgepress.passes import Recipe
+from edgepress.tomlfile import read_toml
 
 MODEL_KEYS = ("builtin", "path", "factory")
 BUILTIN_MODELS = ("digits",)
@@ -63,13 +63,7 @@ class RecipeFile:
             'prune.channels'
         """
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise BadInputError(f"recipe {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise BadInputError(f"recipe {path} is not valid TOML: {exc}") from None
-        return cls.from_dict(data, where=str(path))
+        return cls.from_dict(read_toml(path, "recipe"), where=str(path))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "the recipe") -> RecipeFile:

@@ -28,7 +28,6 @@ Example (``grid.toml``)::
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from typing import Any
 
 from edgepress.artifact import Format
 from edgepress.errors import BadInputError
+from edgepress.tomlfile import read_toml
 
 BUILTIN_MODELS = ("digits",)
 RUN_KEYS = {"threads": int, "iters": int, "min_seconds": float, "warmup": int, "max_seconds": float, "timeout_s": float}
@@ -71,13 +71,7 @@ class Grid:
 def load_grid(path: str | Path) -> Grid:
     """Read and check a grid TOML file (see the module docstring for the format)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise BadInputError(f"grid file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInputError(f"grid file {path} is not valid TOML: {exc}") from None
-    return grid_from_dict(data, path.resolve().parent)
+    return grid_from_dict(read_toml(path, "grid file"), path.resolve().parent)
 
 
 def grid_from_dict(data: Mapping[str, Any], base_dir: Path = Path(".")) -> Grid:
