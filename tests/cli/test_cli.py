@@ -1,6 +1,7 @@
 """Every command's success and error paths, through a real ``edgepress`` process."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -145,8 +146,11 @@ def test_demo_trains_converts_and_measures(cli, tmp_path):
     proc = cli("demo", "--out", tmp_path / "demo", timeout=900)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((tmp_path / "demo" / "results.json").read_text())
-    host = {r["artifact"]["format"]: r for r in doc["results"] if r["target"] == "host-cpu"}
-    assert set(host) == {"pt2", "onnx", "tflite", "executorch", "ptl"}
-    for fmt, result in host.items():
-        assert result["error"] is None and result["accuracy"] > 0.9 and result["drift"]["max_abs"] < 1e-4, fmt
+    host = {Path(r["artifact"]["path"]).name: r for r in doc["results"] if r["target"] == "host-cpu"}
+    fp32 = {f"digits_cnn.{ext}" for ext in ("pt2", "onnx", "tflite", "pte", "ptl")}
+    assert set(host) == fp32 | {"digits_cnn_int8.tflite"}
+    for name, result in host.items():
+        assert result["error"] is None and result["accuracy"] > 0.9, name
+        assert name not in fp32 or result["drift"]["max_abs"] < 1e-4, name
+    assert host["digits_cnn_int8.tflite"]["artifact"]["size_bytes"] < 0.2 * host["digits_cnn.tflite"]["artifact"]["size_bytes"]
     assert "digits_cnn.onnx" in proc.stdout and (tmp_path / "demo" / "report.html").exists()

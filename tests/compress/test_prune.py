@@ -133,12 +133,13 @@ def test_channel_pruned_model_converts_to_every_format(digits_model, tmp_path):
     assert {a.format.value for a in made} >= {"onnx", "pt2"}
 
 
-def test_channel_pruned_digits_is_smaller_and_faster_on_host_cpu(digits_model, tmp_path, fast):
-    from dataclasses import replace
+def test_channel_pruned_digits_is_smaller_in_params_macs_and_file(digits_model, tmp_path):
+    """Speed is measured side by side in benchmarks/pruning.py, not in a timed unit test."""
+    from edgepress.compress.stats import model_stats
 
     pruned = edgepress.prune(digits_model, "channels", ratio=0.5, round_to=8)
     arts = [edgepress.convert(m, ["onnx"], out_dir=tmp_path / n)[0] for n, m in (("dense", digits_model), ("pruned", pruned))]
-    settings = replace(fast, min_iters=200, warmup=20)
-    dense, small = edgepress.bench(arts, target="host-cpu", settings=settings)
-    assert small.latency_ms.p50 < dense.latency_ms.p50
+    dense_stats, small_stats = model_stats(digits_model), model_stats(pruned)
+    assert small_stats["params"] < 0.35 * dense_stats["params"]
+    assert small_stats["macs"] < 0.5 * dense_stats["macs"]
     assert arts[1].size_bytes < 0.4 * arts[0].size_bytes
