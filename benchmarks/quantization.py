@@ -13,7 +13,6 @@ Run: .venv/bin/python benchmarks/quantization.py [--threads 1]
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 from pathlib import Path

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from edgepress.artifact import Artifact, Format
 from edgepress.compress import calibration as cal
-from edgepress.compress.onnx_quant import StaticOptions, check_quantizable
+from edgepress.compress.onnx_quant import StaticOptions
 from edgepress.compress.pt2e import QUANTIZATION_KEY
 from edgepress.errors import BadInputError
 from edgepress.passes import apply, cache_key, describe, register

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 from edgepress.artifact import Artifact, Format
 from edgepress.crossdrift import KEY, drift_vs_host
 from edgepress.errors import BadInputError, RuntimeFailure, unknown_name
-from edgepress.targets import sysroot, worker
+from edgepress.targets import sysroot
 from edgepress.targets.base import Measurement, RunFn, RunSettings
+from edgepress.targets.host_cpu import HostCpu
 from edgepress.targets.launch import run_worker
-from edgepress.targets.runtimes import missing_runtime_reason
 
 if TYPE_CHECKING:
     import numpy as np
@@ -100,7 +100,7 @@ class Arm64Emu:
         return f"{name} {version}" if version else name
 
 
-class Arm64Native:
+class Arm64Native(HostCpu):
     """The host's own CPU when the host is aarch64: the same worker, natively."""
 
     name = "arm64"
@@ -115,16 +115,3 @@ class Arm64Native:
         if machine not in ("aarch64", "arm64"):
             return f"the host is {machine}, not aarch64: use arm64-emu[:CPU] to emulate one, or ssh://user@host for a board"
         return None
-
-    def format_reason(self, fmt: Format) -> str | None:
-        return missing_runtime_reason(fmt)
-
-    def load(self, artifact: Artifact) -> RunFn:
-        reason = self.unavailable_reason() or self.format_reason(artifact.format)
-        if reason:
-            raise RuntimeFailure(reason)
-        run, _, _ = worker.load_runner(artifact.format.value, str(artifact.path), 1)
-        return run
-
-    def measure(self, artifact: Artifact, inputs: list[np.ndarray], settings: RunSettings) -> Measurement:
-        return run_worker([sys.executable], artifact, inputs, settings)

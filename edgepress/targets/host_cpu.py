@@ -33,7 +33,7 @@ class HostCpu:
         return missing_runtime_reason(fmt)
 
     def load(self, artifact: Artifact) -> RunFn:
-        reason = self.format_reason(artifact.format)
+        reason = self.unavailable_reason() or self.format_reason(artifact.format)
         if reason:
             raise RuntimeFailure(reason)
         run, _, _ = worker.load_runner(artifact.format.value, str(artifact.path), 1)

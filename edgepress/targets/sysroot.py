@@ -116,6 +116,11 @@ def ensure(executorch: bool = False, progress: Progress | None = None, cache: Pa
     return root
 
 
+def _stderr(message: str) -> None:
+    """Default progress: one line per build step on stderr (a build takes a minute or two)."""
+    print(f"arm64 sysroot: {message}", file=sys.stderr, flush=True)
+
+
 def _usable(root: Path) -> bool:
     marker = read_marker(root)
     return bool(marker and marker.get("verified") and (root / "usr" / "bin" / f"python{PYVER}").exists())
