@@ -318,14 +318,21 @@ def _masked_torch(p: Any, artifact: Artifact, masks_for: Callable[[Any, float], 
 
 
 def _finetune_pruning(p: Any, module: Any, masks_for: Callable[[Any, float], dict[str, Any]], target: float, schedule: Schedule) -> None:
-    """Prune a little more each epoch (or all at once) and train in between, masks held."""
+    """Prune a little more each epoch of the ramp, then fine-tune at the target with masks held.
+
+    The ramp takes the first half of the epochs (rounded up) and the rest train at the final
+    sparsity: like TF-MOT's PolynomialDecay ending before training does, because the last
+    pruning step hurts most and needs epochs of its own to recover.
+    """
     x, y = recipe_data(p.data, p.name)
-    for epoch in range(1, p.epochs + 1):
-        done = epoch / p.epochs
-        fraction = target if schedule is Schedule.CONSTANT else target * (1.0 - (1.0 - done) ** 3)
+    ramp = 1 if schedule is Schedule.CONSTANT else -(-p.epochs // 2)
+    for epoch in range(1, ramp + 1):
+        fraction = target * (1.0 - (1.0 - epoch / ramp) ** 3)
         masks = masks_for(module, fraction)
         _apply_masks(module, masks)
-        fit_torch(module, x, y, TrainConfig(epochs=1, lr=p.lr, seed=p.seed + epoch, val_fraction=0.0, patience=1), after_step=_mask_keeper(module, masks))
+        left = 1 if epoch < ramp else p.epochs - ramp + 1  # the last ramp step trains for the remaining epochs
+        config = TrainConfig(epochs=left, lr=p.lr, seed=p.seed + epoch, val_fraction=0.0, patience=left)
+        fit_torch(module, x, y, config, after_step=_mask_keeper(module, masks))
     _apply_masks(module, masks_for(module, target))  # the final masks are exact
 
 

@@ -53,12 +53,13 @@ def test_magnitude_schedule_fine_tunes_while_pruning(digits_model, digits, tmp_p
     import numpy as np
 
     data = tmp_path / "train.npz"
-    np.savez(data, x=digits.x_train[:400], y=digits.y_train[:400])
-    one_shot = edgepress.prune(digits_model, "magnitude", sparsity=0.9, scope="layer")
-    tuned = edgepress.prune(digits_model, "magnitude", sparsity=0.9, scope="layer", epochs=3, data=str(data))
+    np.savez(data, x=digits.x_train, y=digits.y_train)
+    # one-shot 90% leaves the BatchNorm statistics describing weights that are gone: near chance
+    one_shot = edgepress.prune(digits_model, "magnitude", sparsity=0.9)
+    tuned = edgepress.prune(digits_model, "magnitude", sparsity=0.9, epochs=3, data=str(data))
     assert tuned.report["stats"]["sparsity"] == pytest.approx(0.9, abs=0.01)
     x, y = digits.x_test, digits.y_test
-    assert accuracy(tuned, x, y) > accuracy(one_shot, x, y) + 0.1
+    assert accuracy(tuned, x, y) > accuracy(one_shot, x, y) + 0.5
 
 
 @pytest.mark.parametrize("sparsity", [0.0, 1.0, 1.5, -0.2])
