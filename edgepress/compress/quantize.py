@@ -68,6 +68,7 @@ class QuantizeInt8Static:
     per_channel: bool = True
     activations: Activations = Activations.UINT8
     keep_float: str = ""
+    input_layers_7bit: bool = True  # 7-bit weights where the model's input is read (ONNX; see onnx_quant)
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -77,7 +78,7 @@ class QuantizeInt8Static:
         return source
 
     def options(self) -> StaticOptions:
-        return StaticOptions(self.calibration.value, self.per_channel, self.activations.value, _keep(self.keep_float))
+        return StaticOptions(self.calibration.value, self.per_channel, self.activations.value, _keep(self.keep_float), self.input_layers_7bit)
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
         data = cal.prepare(self.data, artifact.input_spec, self.samples, self.seed)

@@ -116,3 +116,16 @@ def test_torch_handle_converts_to_int8_in_every_format(torch_model, tmp_path):
     for artifact in made:
         assert artifact.report["quantization"]["mode"] == "int8_static", artifact.format
         assert artifact.path.name.startswith("resnet_tiny_int8")
+
+
+def test_layers_reading_the_input_get_7bit_weights(onnx_artifact, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    made = edgepress.quantize(onnx_artifact, "int8", calibration=_x(16), out_dir=tmp_path)
+    assert len(made.report["quantization"]["weights_7bit"]) == 1  # the first conv reads the input
+    model = onnx.load(str(made.path))
+    int8 = [numpy_helper.to_array(i) for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8]
+    # one weight tensor spans at most 7 bits (the first layer's), the others use the full int8 range
+    spans = sorted(int(np.abs(w.astype(np.int32)).max()) for w in int8)
+    assert spans[0] <= 64 and spans[-1] == 127
