@@ -72,6 +72,25 @@ def from_torch(module: Any, example_inputs: Any, *, name: str = "model", dynamic
     )
 
 
+def module_of_program(artifact: Artifact) -> Artifact:
+    """A loaded ``.pt2`` as an in-memory PyTorch handle, for passes that re-export a module.
+
+    The program's ``module()`` is already in inference form (exported from an eval-mode
+    model; such modules refuse ``.eval()``), so it is wrapped as it is.
+    """
+    import torch
+
+    if artifact.format is not Format.TORCH_EXPORT:
+        return artifact
+    examples = tuple(torch.zeros([1 if isinstance(d, str) else d for d in t.shape], dtype=getattr(torch, t.dtype)) for t in artifact.input_spec.tensors)
+    module = artifact.model.module()
+    return Artifact(
+        format=Format.TORCH, path=None, sha256=_module_digest(module, examples),
+        size_bytes=sum(p.numel() * p.element_size() for p in module.state_dict().values()),
+        input_spec=artifact.input_spec, lineage=artifact.lineage, report={"name": artifact.stem}, model=TorchModel(module, examples),
+    )
+
+
 def load(path: str | Path, *, input_shape: Sequence[int] | None = None) -> Artifact:
     """Load and validate a model file: ``.pt2``, TorchScript ``.pt``, ``.onnx``, ``.keras``, ...
 
@@ -160,6 +179,7 @@ def check_magic(path: Path, fmt: Format) -> None:
 
 def _load_pt2(path: Path, _shape: Sequence[int] | None) -> Artifact:
     import torch
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the Q/DQ ops a quantized .pt2 holds
 
     try:
         program = torch.export.load(str(path))

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgepress import __version__
-from edgepress.cli import bench, convert, demo, listing, run
+from edgepress.cli import bench, convert, demo, listing, quantize, run
 from edgepress.cli import report as report_cli
 from edgepress.cli import sweep as sweep_cli
 
@@ -34,6 +34,7 @@ def main(
 
 
 app.command("convert")(convert.command)
+app.command("quantize")(quantize.command)
 app.command("bench")(bench.command)
 app.command("demo")(demo.command)
 app.command("run")(run.command)

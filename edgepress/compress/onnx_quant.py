@@ -42,7 +42,7 @@ class StaticOptions:
 
     method: str = "minmax"  # minmax | entropy | percentile
     per_channel: bool = True
-    activations: str = "uint8"  # uint8 | int8
+    activations: str = "uint8"  # uint8 | int8 | int16
     keep_float: tuple[str, ...] = ()  # node names left in float
     input_layers_7bit: bool = True  # see the module docstring: avoids U8S8 saturation on AVX2
     percentile: float = 99.999
@@ -83,7 +83,7 @@ def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names:
 
     check_quantizable(src)
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
-    act = QuantType.QUInt8 if opts.activations == "uint8" else QuantType.QInt8
+    act = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8, "int16": QuantType.QInt16}[opts.activations]
     extra = {"CalibPercentile": opts.percentile, **opts.extra} if opts.method == "percentile" else dict(opts.extra)
     with tempfile.TemporaryDirectory(prefix="edgepress-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"

@@ -129,3 +129,27 @@ def test_layers_reading_the_input_get_7bit_weights(onnx_artifact, tmp_path):
     # one weight tensor spans at most 7 bits (the first layer's), the others use the full int8 range
     spans = sorted(int(np.abs(w.astype(np.int32)).max()) for w in int8)
     assert spans[0] <= 64 and spans[-1] == 127
+
+
+def test_int16x8_onnx_is_closer_to_float_than_int8(onnx_artifact, tmp_path):
+    import onnx
+
+    calib, x = _x(32), _x(8, seed=4)
+    int8 = edgepress.quantize(onnx_artifact, "int8", calibration=calib, out_dir=tmp_path)
+    int16 = edgepress.quantize(onnx_artifact, "int16x8", calibration=calib, out_dir=tmp_path)
+    assert int16.report["quantization"]["activations"] == "int16" and int16.path != int8.path
+    types = {a.t.data_type for n in onnx.load(str(int16.path)).graph.node for a in n.attribute if a.name == "value"}
+    zero_points = {i.data_type for i in onnx.load(str(int16.path)).graph.initializer}
+    assert onnx.TensorProto.INT16 in zero_points | types
+    ref = _run(onnx_artifact.path, x)
+    assert np.abs(_run(int16.path, x) - ref).max() < np.abs(_run(int8.path, x) - ref).max()
+
+
+def test_int16x8_of_a_torch_model_names_the_formats_that_take_it(torch_model, tmp_path):
+    from edgepress.errors import ConversionError
+
+    q = edgepress.quantize(torch_model, "int16x8", calibration=_x(8))
+    with pytest.raises(ConversionError, match="int16x8 .* not supported by ExecuTorch's PT2E quantizer; convert it to ONNX"):
+        edgepress.convert(q, ["executorch"], out_dir=tmp_path)
+    (made,) = edgepress.convert(q, ["onnx"], out_dir=tmp_path)
+    assert made.report["quantization"]["activations"] == "int16"

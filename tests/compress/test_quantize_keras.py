@@ -61,3 +61,17 @@ def _onnx_top1(path, x):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return np.concatenate([session.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))]).argmax(1)
+
+
+def test_keras_int16x8_tflite_has_16_bit_activations(keras_digits, digits, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    x_test, y_test = digits.x_test.transpose(0, 2, 3, 1), digits.y_test
+    q = edgepress.quantize(keras_digits, "int16x8", calibration=digits.x_train.transpose(0, 2, 3, 1), samples=64)
+    (fp32,) = edgepress.convert(keras_digits, ["tflite"], out_dir=tmp_path)
+    (made,) = edgepress.convert(q, ["tflite"], out_dir=tmp_path)
+    assert made.report["quantization"]["quantizer"].startswith("TFLiteConverter int16x8")
+    interp = Interpreter(model_path=str(made.path))
+    dtypes = {d["dtype"].__name__ for d in interp.get_tensor_details()}
+    assert {"int16", "int8"} <= dtypes  # int16 activations, int8 weights
+    assert _tflite_accuracy(fp32.path, x_test, y_test) - _tflite_accuracy(made.path, x_test, y_test) <= 0.01

@@ -1,0 +1,98 @@
+"""``edgepress quantize MODEL --data calib.npz [--max-drop 1%] [--to onnx,tflite,executorch] --out DIR``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.markup import escape
+
+from edgepress.cli.common import cli_errors, console, err_console, split_list, step
+from edgepress.cli.intake import model_from_args
+from edgepress.errors import BadInputError
+
+MODE_HELP = "int8 (static, calibrated), int8_dynamic, fp16, int16x8 (16-bit activations, 8-bit weights)"
+
+
+@cli_errors
+def command(
+    model: Annotated[Optional[Path], typer.Argument(help="Model file: .onnx, .pt2, TorchScript .pt, .keras, .h5, SavedModel folder.")] = None,
+    mode: Annotated[str, typer.Option("--mode", help=MODE_HELP)] = "int8",
+    data: Annotated[Optional[Path], typer.Option("--data", help="Calibration samples: .npz (x, optional y) or .npy. Without it: seeded random inputs, flagged.")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Calibration samples to use (at most).")] = 128,
+    method: Annotated[str, typer.Option("--method", help="Activation ranges: minmax, entropy or percentile (ONNX).")] = "minmax",
+    activations: Annotated[str, typer.Option("--activations", help="uint8 (ORT's fast path) or int8.")] = "uint8",
+    per_tensor: Annotated[bool, typer.Option("--per-tensor", help="One scale per weight tensor instead of per channel.")] = False,
+    keep_float: Annotated[str, typer.Option("--keep-float", help="Comma-separated ONNX node names left in float.")] = "",
+    max_drop: Annotated[Optional[str], typer.Option("--max-drop", help="Accuracy budget, 0.01 or 1% (one point): retry until the drop fits (ONNX static INT8).")] = None,
+    relative: Annotated[bool, typer.Option("--relative", help="Read --max-drop as a fraction of the float score.")] = False,
+    eval_data: Annotated[Optional[Path], typer.Option("--eval", help="Data the guard scores on (labels give accuracy; else agreement). Default: --data.")] = None,
+    to: Annotated[str, typer.Option("--to", help="Formats to write for a PyTorch or Keras model (onnx, tflite, executorch).")] = "onnx",
+    out: Annotated[Path, typer.Option("--out", help="Output folder (created if missing).")] = Path("out"),
+    factory: Annotated[Optional[str], typer.Option(help="Build the model by calling package.module:function (runs your code).")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="State dict for --factory, read with torch.load(weights_only=True).")] = None,
+    input_shape: Annotated[Optional[str], typer.Option(help="Input shape like 1x3x224x224 (TorchScript files and --factory).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the artifact paths.")] = False,
+) -> None:
+    """Quantize a model and write the quantized artifacts; with --max-drop, guard its accuracy.
+
+    An ONNX model is quantized with ONNX Runtime into OUT/<name>_<mode>.onnx. A PyTorch or
+    Keras model is quantized by each format's own quantizer (--to), calibrated on the same
+    samples. --max-drop runs on ONNX: a PyTorch or Keras model is exported to ONNX first.
+    """
+    from edgepress.artifact import Format
+    from edgepress.sweeps.select import parse_drop
+
+    budget = parse_drop(max_drop) if max_drop is not None else None
+    formats = [Format.parse(name) for name in split_list(to)]
+    for path, what in ((data, "--data"), (eval_data, "--eval")):
+        if path is not None and not path.exists():
+            raise BadInputError(f"{what} file not found: {path}")
+    source = model_from_args(model, factory, weights, input_shape)
+    if budget is not None and formats != [Format.ONNX]:
+        raise BadInputError("--max-drop guards ONNX Runtime quantization; use --to onnx (the default) or drop --max-drop")
+    if source.format is Format.ONNX and formats != [Format.ONNX]:
+        raise BadInputError("an ONNX model quantizes to ONNX only; quantize the PyTorch or Keras original for other formats")
+    options = _options(mode, data, samples, method, activations, not per_tensor, keep_float, budget, relative, eval_data)
+    with step(f"quantizing {source.name} ({mode})", quiet):
+        made = _quantize(source, mode, formats, out, options)
+    for artifact in made:
+        console.print(str(artifact.path) if quiet else f"{artifact.format.value:>10}  {artifact.path}  ({artifact.size_bytes} bytes)", highlight=False)
+        if "guard" in artifact.report and not quiet:
+            _print_guard(artifact.report["guard"])
+    if any("accuracy_guard_failed" in a.report.get("flags", []) for a in made):
+        raise typer.Exit(1)
+
+
+def _options(mode: str, data: Path | None, samples: int, method: str, activations: str, per_channel: bool, keep_float: str,
+             budget: float | None, relative: bool, eval_data: Path | None) -> dict[str, Any]:
+    """Keyword arguments for ``edgepress.quantize`` (static-only settings only for static modes)."""
+    options: dict[str, Any] = {"calibration": str(data) if data else None, "max_drop": budget, "relative": relative,
+                               "eval_data": str(eval_data) if eval_data else None, "per_channel": per_channel}
+    if mode in ("int8", "int8_static", "int16x8"):
+        keep = tuple(k.strip() for k in keep_float.split(",") if k.strip())
+        options |= {"samples": samples, "method": method, "activations": activations, "keep_float": keep}
+    return options
+
+
+def _quantize(source: Any, mode: str, formats: list[Any], out: Path, options: dict[str, Any]) -> list[Any]:
+    """Quantize ONNX directly; quantize other models as a handle and convert it to each format."""
+    import edgepress
+    from edgepress.artifact import Format
+
+    if options["max_drop"] is not None and source.format is not Format.ONNX:
+        (source,) = edgepress.convert(source, ["onnx"], out_dir=out)  # the guard scores ONNX Runtime runs
+    if source.format is Format.ONNX:
+        return [edgepress.quantize(source, mode, out_dir=out, **options)]
+    handle = edgepress.quantize(source, mode, out_dir=out, **options)
+    return list(edgepress.convert(handle, [f.value for f in formats], out_dir=out))
+
+
+def _print_guard(guard: dict[str, Any]) -> None:
+    """Every attempt of the accuracy guard, and why it stopped."""
+    err_console.print(f"accuracy guard on {guard['metric']}: float {guard['float_score']:.4f}, max drop {guard['max_drop']}", highlight=False)
+    for i, attempt in enumerate(guard["attempts"], 1):
+        mark = "fits" if attempt["fits"] else "over"
+        err_console.print(f"  {i}. {escape(attempt['changed'])}: score {attempt['score']:.4f}, drop {attempt['drop']:.4f} ({mark})", highlight=False)
+    err_console.print(f"  stopped: {guard['stopped']}", highlight=False)
