@@ -118,9 +118,29 @@ def _load(path: Path, flavor: str) -> Any:
         import tf_keras
 
         kwargs = {"safe_mode": True} if path.suffix == ".keras" else {}
-        return tf_keras.models.load_model(path, compile=False, **kwargs)
+        with _tfmot_scope(path):
+            return tf_keras.models.load_model(path, compile=False, **kwargs)
     except Exception as exc:  # each Keras raises its own types for damaged files
         raise ModelLoadError(f"{path} could not be loaded as a {flavor} model: {str(exc).splitlines()[0][:200]}") from None
+
+
+def _tfmot_scope(path: Path) -> Any:
+    """TF-MOT's layer classes for an .h5 from quantization-aware training; else no extra classes."""
+    import contextlib
+
+    if path.suffix != ".h5" or "tensorflow_model_optimization" not in _h5_config(path):
+        return contextlib.nullcontext()
+    import tensorflow_model_optimization as tfmot
+
+    return tfmot.quantization.keras.quantize_scope()
+
+
+def _h5_config(path: Path) -> str:
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        config = handle.attrs.get("model_config")
+    return config.decode() if isinstance(config, bytes) else str(config or "")
 
 
 def _refuse_h5_lambdas(path: Path) -> None:

@@ -39,6 +39,7 @@ BUILTIN_PASS_MODULES = (
     "edgepress.compress.prune",
     "edgepress.compress.distill",
     "edgepress.compress.quantize",
+    "edgepress.compress.qat",
     "edgepress.converters.executorch",
     "edgepress.converters.tflite",
     "edgepress.converters.keras_file",

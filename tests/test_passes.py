@@ -11,7 +11,7 @@ from edgepress.passes import Recipe, apply, create, describe, register, registry
 
 PASS_NAMES = sorted(registry())
 # Passes that train need labelled data; the contract test gives them a small file.
-TRAINING_OPTIONS = {"distill.kd": {"epochs": 1}}
+TRAINING_OPTIONS = {"distill.kd": {"epochs": 1}, "quantize.qat": {"epochs": 1}}
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from edgepress.artifact import Artifact
 from edgepress.compress import calibration
 
 QUANTIZATION_KEY = "quantization"  # report key holding the recipe on a quantized handle
+QAT_MODE = "qat"  # a handle whose model was already quantized while training (``quantize.qat``)
 
 
 def recipe_of(source: Artifact) -> dict[str, Any] | None:
@@ -23,9 +24,15 @@ def recipe_of(source: Artifact) -> dict[str, Any] | None:
     return recipe if isinstance(recipe, dict) and recipe.get("mode") in ("int8_static", "int8_dynamic", "fp16") else None
 
 
+def qat_recipe_of(source: Artifact) -> dict[str, Any] | None:
+    """The record of a quantization-aware-trained handle: its model holds the quantization itself."""
+    recipe = source.report.get(QUANTIZATION_KEY)
+    return recipe if isinstance(recipe, dict) and recipe.get("mode") == QAT_MODE else None
+
+
 def carried(source: Artifact) -> dict[str, Any]:
     """Report entries a saved form of ``source`` must keep (the quantization recipe)."""
-    recipe = recipe_of(source)
+    recipe = recipe_of(source) or qat_recipe_of(source)
     return {QUANTIZATION_KEY: recipe, "name": source.report.get("name")} if recipe else {}
 
 
@@ -34,6 +41,7 @@ def xnnpack_program(recipe: dict[str, Any], module: Any, examples: tuple[Any, ..
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
 
+    refuse_int16(recipe, "ExecuTorch")
     config = get_symmetric_quantization_config(is_per_channel=recipe.get("per_channel", True), is_dynamic=_dynamic(recipe))
     quantizer = XNNPACKQuantizer().set_global(config)
     quantized = _pt2e(recipe, module, examples, quantizer, fold=True)
@@ -45,9 +53,55 @@ def litert_module(recipe: dict[str, Any], module: Any, examples: tuple[Any, ...]
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
     from litert_torch.quantize.quant_config import QuantConfig
 
+    refuse_int16(recipe, "litert-torch")
     config = get_symmetric_quantization_config(is_per_channel=recipe.get("per_channel", True), is_dynamic=_dynamic(recipe))
     quantizer = PT2EQuantizer().set_global(config)
     return _pt2e(recipe, module, examples, quantizer, fold=False, permute=permute), QuantConfig(pt2e_quantizer=quantizer)
+
+
+def fold_weights(program: Any) -> Any:
+    """A converted PT2E program with its weight quantize ops folded into int8 constants.
+
+    QAT handles keep weights as float + quantize ops (``convert_pt2e(fold_quantize=False)``)
+    because litert-torch lowers only that form; ExecuTorch's XNNPACK delegate and ONNX
+    want int8 constants, which is what ``fold_quantize=True`` makes. Dynamic dimensions
+    of ``program`` stay dynamic.
+    """
+    import torch
+    from torchao.quantization.pt2e.constant_fold import constant_fold
+    from torchao.quantization.pt2e.quantize_pt2e import _quant_node_constraint  # convert_pt2e's own fold rule
+
+    module = program.module()
+    constant_fold(module, _quant_node_constraint)
+    user = set(program.graph_signature.user_inputs)
+    values = [n.meta["val"] for n in program.graph.nodes if n.op == "placeholder" and n.name in user]
+    examples = tuple(torch.zeros([d if isinstance(d, int) else 2 for d in v.shape], dtype=v.dtype) for v in values)
+    shapes = tuple({i: torch.export.Dim.DYNAMIC for i, d in enumerate(v.shape) if not isinstance(d, int)} for v in values)
+    return torch.export.export(module, examples, dynamic_shapes=shapes)
+
+
+def litert_qdq_config() -> Any:
+    """A litert-torch QuantConfig that lowers a graph's existing Q/DQ pairs to int8 TFLite kernels.
+
+    litert-torch reads only the mode (static) from it; the quantization itself is already
+    in the graph. Its own QAT annotator fails on torch 2.13 (it exports a function), so QAT
+    trains with ExecuTorch's XNNPACK quantizer, whose int8 scheme is the same.
+    """
+    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from litert_torch.quantize.quant_config import QuantConfig
+
+    return QuantConfig(pt2e_quantizer=PT2EQuantizer().set_global(get_symmetric_quantization_config()))
+
+
+def refuse_int16(recipe: dict[str, Any], converter: str) -> None:
+    """PT2E's XNNPACK and litert-torch quantizers have no 16-bit activation scheme: say where int16x8 works."""
+    from edgepress.errors import ConversionError
+
+    if recipe.get("activations") == "int16":
+        raise ConversionError(
+            f"int16x8 quantization of a PyTorch model is not supported by {converter}'s PT2E quantizer; "
+            "convert it to ONNX (ONNX Runtime QDQ with int16 activations), or quantize a Keras model for TFLite int16x8"
+        )
 
 
 def _dynamic(recipe: dict[str, Any]) -> bool:

@@ -41,6 +41,7 @@ class Activations(enum.Enum):
 
     UINT8 = "uint8"
     INT8 = "int8"
+    INT16 = "int16"  # 16-bit activations, int8 weights: TFLite's int16x8 mode; ONNX QDQ with int16 (runs in float kernels)
 
 
 def _keep(names: str) -> tuple[str, ...]:
@@ -83,14 +84,18 @@ class QuantizeInt8Static:
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
         data = cal.prepare(self.data, artifact.input_spec, self.samples, self.seed)
         if artifact.format in HANDLE_FORMATS:
-            return model_handle(self, artifact, "int8_static", data, self.options().to_dict())
+            return model_handle(self, artifact, "int8_static", data, self.options().to_dict(), tag=self.tag())
 
         def write(src: Path, dst: Path) -> dict[str, Any]:
             from edgepress.compress.onnx_quant import quantize_static
 
             return quantize_static(src, dst, data.inputs, artifact.input_spec.names, self.options())
 
-        return onnx_output(self, artifact, out_dir, "int8", write, data.random)
+        return onnx_output(self, artifact, out_dir, self.tag(), write, data.random)
+
+    def tag(self) -> str:
+        """The file-name suffix: int8, or int16x8 for 16-bit activations."""
+        return "int16x8" if self.activations is Activations.INT16 else "int8"
 
 
 @register
@@ -163,7 +168,7 @@ HANDLE_FORMATS = frozenset({Format.TORCH, Format.KERAS})
 TAGS = {"int8_static": "int8", "int8_dynamic": "int8dyn", "fp16": "fp16"}
 
 
-def model_handle(p: Any, source: Artifact, mode: str, data: Any, options: dict[str, Any], note: bool = True) -> Artifact:
+def model_handle(p: Any, source: Artifact, mode: str, data: Any, options: dict[str, Any], note: bool = True, tag: str = "") -> Artifact:
     """A quantized handle of an in-memory model: the float model, the recipe, the stored samples."""
     if source.format is Format.KERAS:
         from edgepress.keras_models import KerasModel, keras_model
@@ -179,7 +184,7 @@ def model_handle(p: Any, source: Artifact, mode: str, data: Any, options: dict[s
     stored = cal.store(data, source.input_spec)
     recipe = {"mode": mode, **options, "calibration_file": str(stored), "samples": data.count, "random_calibration": data.random}
     digest = hashlib.sha256(json.dumps([source.sha256, describe(p), stored.name], sort_keys=True).encode()).hexdigest()
-    name = f"{source.report.get('name', 'model')}_{TAGS[mode]}"
+    name = f"{source.report.get('name', 'model')}_{tag or TAGS[mode]}"
     report = {**source.report, "name": name, QUANTIZATION_KEY: recipe} | ({"note": RANDOM_NOTE} if data.random and note else {})
     return source.derive(sha256=digest, lineage=(*source.lineage, describe(p)), report=report, model=model)
 
@@ -200,11 +205,14 @@ def _check_torch_quantizable(module: Any) -> None:
     import torch
 
     layers = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.ConvTranspose2d, torch.nn.Linear)
-    if not any(isinstance(m, layers) for m in module.modules()):
+    graph = getattr(module, "graph", None)  # an exported program's module: functional ops, no layer objects
+    ops = {str(n.target).split(".")[1] for n in graph.nodes if n.op == "call_function" and str(n.target).startswith("aten.")} if graph else set()
+    if not any(isinstance(m, layers) for m in module.modules()) and not ops & {"conv1d", "conv2d", "conv3d", "convolution", "linear", "addmm", "mm"}:
         raise BadInputError("the model has no quantizable layers (no Conv or Linear); INT8 quantization would change nothing")
 
 
-MODES = {"int8": "quantize.int8_static", "int8_static": "quantize.int8_static", "int8_dynamic": "quantize.int8_dynamic", "fp16": "quantize.fp16"}
+MODES = {"int8": "quantize.int8_static", "int8_static": "quantize.int8_static", "int16x8": "quantize.int8_static",
+         "int8_dynamic": "quantize.int8_dynamic", "fp16": "quantize.fp16", "qat": "quantize.qat"}
 
 
 def quantize(
@@ -222,31 +230,45 @@ def quantize(
     max_drop: float | None = None,
     relative: bool = False,
     eval_data: Any = None,
+    epochs: int = 3,
+    lr: float = 1e-4,
+    batch_size: int = 64,
+    progress: bool | None = None,
 ) -> Artifact:
     """Quantize a model; with ``max_drop``, retry until the accuracy drop fits (see ``guard``).
 
     Args:
         model: from ``edgepress.from_torch`` or ``edgepress.load("m.onnx")``.
-        mode: "int8" (static), "int8_dynamic" or "fp16".
+        mode: "int8" (static), "int16x8" (static, 16-bit activations), "int8_dynamic" or "fp16".
         calibration: arrays, an ``(x, y)`` pair, a ``.npz`` path, a DataLoader or tf.data.
         out_dir: where ONNX results are written (PyTorch handles are written by ``convert``).
         max_drop: the largest accuracy (or top-1 agreement) drop allowed, in points of
             1.0 (0.01 = one point) or, with ``relative``, a fraction of the float score.
         eval_data: labelled data for the guard (defaults to ``calibration``).
+        epochs, lr, batch_size, progress: mode "qat" (quantization-aware training) fine-tunes
+            on ``calibration`` as labelled data (``(x, y)``, a ``.npz`` with x and y, a
+            DataLoader) with Adam; ``seed`` and ``per_channel`` apply too.
 
     Example:
         >>> q = edgepress.quantize(m, "int8", calibration=(x_train, y_train))
         >>> edgepress.convert(q, ["onnx", "tflite", "executorch"], out_dir="out")
     """
     from edgepress.data import calibration_data
+    from edgepress.intake import module_of_program
     from edgepress.passes import create
 
+    model = module_of_program(model)  # a loaded .pt2 quantizes like the module it was exported from
     if mode not in MODES:
         raise BadInputError(f"unknown quantization mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode == "qat" and max_drop is None:  # training, not calibration: see compress.qat
+        from edgepress.compress.qat import qat
+
+        return qat(model, calibration, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, per_channel=per_channel, progress=progress)
     if mode == "fp16" and model.format not in (Format.ONNX, Format.KERAS):
         raise BadInputError("fp16 quantization takes an ONNX or Keras model; convert a PyTorch model to ONNX first")
     options: dict[str, Any] = {}
     calib = None
+    activations = "int16" if mode == "int16x8" else activations
     if MODES[mode] == "quantize.int8_static":
         calib = calibration_data(calibration, model.input_spec, samples, seed) if calibration is not None else None
         options = {"samples": samples, "seed": seed, "calibration": method, "per_channel": per_channel,

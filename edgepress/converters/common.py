@@ -21,10 +21,12 @@ from edgepress.storage import cached, publish, staging_dir
 Writer = Callable[[Artifact, Path], tuple[tuple[Path, ...], dict[str, Any]]]
 
 
-def convert_with(p: Pass, source: Artifact, out_dir: Path, fmt: Format, write: Writer, spec_of: Callable[[Path], Any]) -> Artifact:
-    """Reuse a cached output with the same key, else stage, write, check and publish."""
+def convert_with(
+    p: Pass, source: Artifact, out_dir: Path, fmt: Format, write: Writer, spec_of: Callable[[Path], Any], suffix: str | None = None
+) -> Artifact:
+    """Reuse a cached output with the same key, else stage, write, check and publish (as ``suffix``, default the format's)."""
     key = cache_key(p, source)
-    filename = source.stem + fmt.suffix
+    filename = source.stem + (suffix or fmt.suffix)
     hit = cached(out_dir, filename, key)
     if hit is not None:
         return hit
@@ -47,6 +49,8 @@ def _torch_program(source: Artifact) -> Any:
     import torch
 
     if source.format is Format.TORCH_EXPORT:
+        import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the Q/DQ ops a quantized .pt2 holds
+
         return source.model if source.model is not None else torch.export.load(str(source.path))
     model = source.model
     dynamic = batch_dynamic_shapes(source)

@@ -51,13 +51,15 @@ class ConvertExecuTorch:
             from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
             partitioners = [XnnpackPartitioner()]
-        from edgepress.compress.pt2e import recipe_of, xnnpack_program
+        from edgepress.compress.pt2e import fold_weights, qat_recipe_of, recipe_of, xnnpack_program
 
         recipe = recipe_of(source)
         with quiet_exporter():
             program = static_program(source)
             if recipe:  # a quantized handle: PT2E with the XNNPACK quantizer, on the recorded samples
                 program = xnnpack_program(recipe, program.module(), example_inputs(source, 1))
+            elif qat_recipe_of(source):  # trained with XNNPACK's QAT quantizer: int8 weights, then lower
+                program = fold_weights(program)
             edge = to_edge_transform_and_lower(program, partitioner=partitioners)
             report = delegation_report(edge.exported_program().graph_module)
             path.write_bytes(edge.to_executorch().buffer)
@@ -65,6 +67,8 @@ class ConvertExecuTorch:
         report["backend"] = self.backend.value
         if recipe:
             report["quantization"] = {**recipe, "quantizer": "PT2E XNNPACKQuantizer (symmetric int8)"}
+        elif qat_recipe_of(source):
+            report["quantization"] = qat_recipe_of(source)
         return (), report
 
 

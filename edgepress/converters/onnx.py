@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from edgepress.artifact import Artifact, Format
 from edgepress.converters.common import convert_with, quiet_exporter, torch_program
-from edgepress.errors import ConversionError
+from edgepress.errors import BadInputError, ConversionError
 from edgepress.passes import register
 
 # Above this many bytes of weights, keep them in NAME.onnx.data (protobuf's 2 GB limit).
@@ -42,6 +42,8 @@ class ConvertOnnx:
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
         from edgepress.intake import onnx_input_spec
 
+        _refuse_keras_qat(artifact)
+
         def spec_of(path: Path) -> Any:
             import onnx
 
@@ -53,12 +55,17 @@ class ConvertOnnx:
     def _write(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
         converter = self._export_keras(source, path) if source.format is Format.KERAS else self._export_torch(source, path)
         side_files, report = self._checked(path, converter)
-        from edgepress.compress.pt2e import recipe_of
+        from edgepress.compress.pt2e import qat_recipe_of, recipe_of
 
         if recipe_of(source):  # a quantized handle: fp32 export, then ONNX Runtime quantization
             from edgepress.compress.onnx_quant import quantize_recorded
 
             report["quantization"] = quantize_recorded(recipe_of(source), path)
+        elif qat_recipe_of(source):  # already quantized while training: the export carries QDQ nodes
+            from edgepress.compress.onnx_quant import compact_names
+
+            # the exporter's per-node names and stack traces weigh as much as the int8 weights here
+            report["quantization"] = {**qat_recipe_of(source), "names_compacted_bytes": compact_names(path)}
         return side_files, report
 
     def _export_torch(self, source: Artifact, path: Path) -> str:
@@ -67,6 +74,10 @@ class ConvertOnnx:
         program = torch_program(source)
         if not self.dynamic_batch:
             program = _static_program(source, program)
+        from edgepress.compress.pt2e import fold_weights, qat_recipe_of
+
+        if qat_recipe_of(source):  # int8 weight initializers, not float weights + QuantizeLinear
+            program = fold_weights(program)
         big = sum(p.numel() * p.element_size() for p in program.state_dict.values()) > EXTERNAL_DATA_THRESHOLD
         with quiet_exporter():
             torch.onnx.export(program, (), str(path), dynamo=True, opset_version=self.opset, external_data=big, verbose=False)
@@ -99,6 +110,19 @@ class ConvertOnnx:
         model = onnx.load(str(path), load_external_data=False)
         _check_opset(model, self.opset)
         return ((side,) if side.exists() else ()), {"converter": converter, "ops": op_counts(model)}
+
+
+def _refuse_keras_qat(source: Artifact) -> None:
+    """tf2onnx folds TF-MOT's weight fake-quantization into float32 weights: no int8 model comes out."""
+    from edgepress.compress.pt2e import qat_recipe_of
+
+    if source.format is Format.KERAS and qat_recipe_of(source):
+        raise BadInputError(
+            "a tf-keras model from quantization-aware training does not convert to an INT8 ONNX model: tf2onnx folds "
+            "TF-MOT's weight fake-quantization into float32 weights, so ONNX Runtime would run float kernels (no smaller, "
+            "no faster); convert it to TFLite (int8 kernels), or for ONNX quantize the float model with "
+            "edgepress.quantize(model, \"int8\", calibration=x) (quantize.int8_static, ONNX Runtime QDQ)"
+        )
 
 
 def _call_once(model: Any, source: Artifact) -> None:

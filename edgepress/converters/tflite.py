@@ -56,17 +56,22 @@ class ConvertTflite:
             module = litert_torch.to_channel_last_io(module, args=image_args)
             module.training = False  # not .eval(): exported programs' modules refuse it
             examples = tuple(t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t for t in examples)
-        from edgepress.compress.pt2e import litert_module, recipe_of
+        from edgepress.compress.pt2e import litert_module, litert_qdq_config, qat_recipe_of, recipe_of
 
         recipe = recipe_of(source)
+        trained = qat_recipe_of(source)
         with quiet_exporter():
             if recipe:  # a quantized handle: litert-torch's PT2E quantizer on the recorded samples
                 nhwc = self.layout is Layout.NHWC
                 module, config = litert_module(recipe, module, examples, lambda t: t.permute(0, 2, 3, 1) if nhwc and t.dim() == 4 else t)
                 litert_torch.convert(module, examples, quant_config=config).export(str(path))
+            elif trained:  # quantized while training: lower the graph's own Q/DQ pairs to int8 kernels
+                module.training = False
+                litert_torch.convert(module, examples, quant_config=litert_qdq_config()).export(str(path))
             else:
                 litert_torch.convert(module, examples).export(str(path))
         report = {"quantization": {**recipe, "quantizer": "litert-torch PT2EQuantizer (symmetric int8)"}} if recipe else {}
+        report = {"quantization": trained} if trained else report
         report["debug_names_stripped_bytes"] = strip_debug_names(path) if self.strip_debug_names else 0
         return (), {"converter": f"litert-torch {_version('litert-torch')}", **op_report(path), **report}
 
@@ -75,11 +80,11 @@ class ConvertTflite:
 
         from edgepress.keras_models import keras_model
 
-        from edgepress.compress.pt2e import recipe_of
+        from edgepress.compress.pt2e import qat_recipe_of, recipe_of
         from edgepress.compress.tflite_modes import configure
 
         converter = tf.lite.TFLiteConverter.from_keras_model(keras_model(source).model)
-        recipe = recipe_of(source)
+        recipe = recipe_of(source) or qat_recipe_of(source)
         quantization = configure(converter, recipe) if recipe else {}  # the converter's own quantization modes
         with quiet_exporter():
             path.write_bytes(converter.convert())

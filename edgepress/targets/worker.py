@@ -184,6 +184,10 @@ def _load_ptl(path, threads, device):
 def _load_pt2(path, threads, device):
     import torch
 
+    try:
+        import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the Q/DQ ops a quantized .pt2 holds
+    except ImportError:  # a torch without it still loads float programs
+        pass
     torch.set_num_threads(threads)
     module = torch.export.load(path).module()
     return _torch_call(torch, module, device), "torch", torch.__version__
