@@ -110,18 +110,18 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--eval", type=int, default=200)
+    parser.add_argument("--eval", type=int, default=500)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "mobilenet_v2")
     parser.add_argument("--json", type=Path, default=ROOT / "results" / "mobilenet_v2.json")
     args = parser.parse_args()
 
     net = pretrained()
-    x_eval, x_calib = crops(args.eval, seed=2), crops(100, seed=1)
+    x_eval, x_calib = crops(args.eval, seed=2), crops(300, seed=1)
     with torch.no_grad():
         probs = torch.softmax(net(torch.from_numpy(x_eval)), -1).numpy()
     confident = x_eval[probs.max(-1) >= CONFIDENT]
     fp32 = edgepress.from_torch(net, torch.from_numpy(x_eval[:1]), name="mobilenet_v2")
-    int8 = edgepress.quantize(fp32, "int8", calibration=x_calib, samples=100)
+    int8 = edgepress.quantize(fp32, "int8", calibration=x_calib, samples=300)
     arts = [*edgepress.convert(fp32, FORMATS, out_dir=args.out), *edgepress.convert(int8, FORMATS, out_dir=args.out)]
     settings = RunSettings(threads=args.threads, min_iters=50, min_seconds=3.0, warmup=10)
     results = edgepress.bench(arts, target="host-cpu", reference=fp32, data=confident, settings=settings)

@@ -4,8 +4,9 @@ Model: the digits CNN (scikit-learn digits, real labelled data). ``edgepress.qua
 records one static INT8 recipe (128 calibration samples from the training split,
 min-max, per-channel int8 weights, uint8 activations where the runtime has them) and
 ``edgepress.convert`` applies it per format: ONNX Runtime QDQ for ONNX, ExecuTorch's
-XNNPACK quantizer for ``.pte``, litert-torch's PT2E quantizer for TFLite. Accuracy is
-top-1 on the test split, measured on each artifact; latency is the host-cpu p50.
+XNNPACK quantizer for ``.pte``, ai-edge-quantizer on litert-torch's float model for
+TFLite. Accuracy is top-1 on the test split, measured on each artifact; latency is the
+host-cpu p50.
 
 Run: .venv/bin/python benchmarks/quantization.py [--threads 1]
 """

@@ -5,16 +5,17 @@ optimisation) first, then ``quantize_static`` in QDQ form. The defaults are the 
 ORT's x86 and Arm kernels run fastest and most accurately: uint8 activations, int8
 per-channel weights. Every static result carries a per-layer sensitivity report.
 
-The layers that read the model's input get 7-bit weights (``reduce_range``) on the
-uint8-activation path. On x86 CPUs without VNNI, ORT's U8S8 kernels add pairs of
-uint8 x int8 products in 16 bits (VPMADDUBSW), which saturates when large activations
-meet large weights; raw input data (full-range pixels, correlated neighbours) feeding a
-first conv with large weights is where that happens. Measured with
-``benchmarks/mobilenet_v2.py`` on an AVX2 CPU: top-1 agreement with FP32 on the
-confident inputs went from 89.9% to 97.8%, while simulating the same quantization
-without the fused kernels gives the same figure with 8 or 7 bits there, so the
-one lost bit costs nothing measurable. Deeper layers read ReLU outputs that rarely
-come near the top of the uint8 range and keep 8 bits.
+Two defaults protect accuracy on image models:
+
+- The first convolutions stay float while they are tiny (``leading_convs``): in
+  MobileNet-like models the stem conv and the first depthwise carry most of the INT8
+  error for a fraction of a percent of the weights (the same rule as ``tflite_quant``).
+- Layers that still read the model's input directly get 7-bit weights
+  (``reduce_range``). On x86 CPUs without VNNI, ORT's U8S8 kernels add pairs of
+  uint8 x int8 products in 16 bits (VPMADDUBSW), which saturates when full-range input
+  pixels meet a first conv's large weights; simulating the same quantization without
+  the fused kernels shows no loss from the dropped bit there. Deeper layers read ReLU
+  outputs that rarely come near the top of the uint8 range and keep 8 bits.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ class StaticOptions:
     activations: str = "uint8"  # uint8 | int8 | int16
     keep_float: tuple[str, ...] = ()  # node names left in float
     input_layers_7bit: bool = True  # see the module docstring: avoids U8S8 saturation on AVX2
+    leading_float: bool = True  # the first convolutions stay float while tiny (see leading_convs)
     percentile: float = 99.999
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "per_channel": self.per_channel, "activations": self.activations, "keep_float": list(self.keep_float), "input_layers_7bit": self.input_layers_7bit}
+        return {"method": self.method, "per_channel": self.per_channel, "activations": self.activations, "keep_float": list(self.keep_float), "input_layers_7bit": self.input_layers_7bit, "leading_float": self.leading_float}
 
 
 def check_quantizable(path: Path) -> None:
@@ -88,22 +90,23 @@ def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names:
     with tempfile.TemporaryDirectory(prefix="edgepress-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         note = preprocess(src, pre)
-        seven_bit = input_layer_weights(pre) if opts.input_layers_7bit and opts.activations == "uint8" else []
+        leading = leading_convs(pre) if opts.leading_float else []
+        seven_bit = input_layer_weights(pre, skip=frozenset(leading)) if opts.input_layers_7bit and opts.activations == "uint8" else []
         extra = {**extra, "TensorQuantOverrides": {**{w: [{"reduce_range": True}] for w in seven_bit}, **extra.get("TensorQuantOverrides", {})}}
         ort_static(
             str(pre), str(dst), ort_reader(inputs, names), quant_format=QuantFormat.QDQ, per_channel=opts.per_channel,
             activation_type=act, weight_type=QuantType.QInt8, calibrate_method=methods[opts.method],
-            nodes_to_exclude=list(opts.keep_float) or None, extra_options=extra,
+            nodes_to_exclude=[*opts.keep_float, *leading] or None, extra_options=extra,
         )
         report = {"quantizer": "onnxruntime quantize_static (QDQ)", **opts.to_dict(), "weights": "int8", "samples": int(inputs[0].shape[0])}
-        report["weights_7bit"] = seven_bit
+        report["weights_7bit"], report["float_ops"] = seven_bit, leading
         report["sensitivity"] = sensitivity(pre, dst, inputs, names)
     report["names_compacted_bytes"] = compact_names(dst)
     return report | ({"note": note} if note else {})
 
 
-def input_layer_weights(path: Path) -> list[str]:
-    """Weight initializers of the Conv/Gemm/MatMul nodes that read a graph input directly."""
+def input_layer_weights(path: Path, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Weight initializers of the Conv/Gemm/MatMul nodes (not in ``skip``) that read a graph input directly."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
@@ -111,8 +114,36 @@ def input_layer_weights(path: Path) -> list[str]:
     inputs = {i.name for i in graph.input} - initializers
     return [
         n.input[1] for n in graph.node
-        if n.op_type in ("Conv", "Gemm", "MatMul") and len(n.input) > 1 and n.input[0] in inputs and n.input[1] in initializers
+        if n.op_type in ("Conv", "Gemm", "MatMul") and n.name not in skip and len(n.input) > 1 and n.input[0] in inputs and n.input[1] in initializers
     ]
+
+
+def leading_convs(path: Path) -> list[str]:
+    """Names of the first Conv nodes kept in float: up to two, while they hold <= 1% of the weights.
+
+    The same rule as the TFLite path (``tflite_quant``): in MobileNet-like models the stem
+    conv and the first depthwise carry most of the INT8 error for a tiny share of the
+    weights; on a small net whose first convs are a large share of the model nothing is
+    kept, so the file stays small.
+    """
+    import math
+
+    import onnx
+
+    from edgepress.compress.tflite_quant import FLOAT_CONVS, FLOAT_SHARE
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    sizes = {i.name: math.prod(i.dims) for i in graph.initializer}
+    budget = FLOAT_SHARE * sum(sizes.values())
+    kept: list[str] = []
+    for node in graph.node:
+        if node.op_type != "Conv" or len(node.input) < 2:
+            continue
+        budget -= sizes.get(node.input[1], 0)
+        if len(kept) == FLOAT_CONVS or budget < 0:
+            break
+        kept.append(node.name)
+    return kept
 
 
 def quantize_dynamic(src: Path, dst: Path, per_channel: bool = True) -> dict[str, Any]:
@@ -197,7 +228,7 @@ def quantize_recorded(recipe: dict[str, Any], path: Path) -> dict[str, Any]:
             graph = onnx.load(str(path), load_external_data=False).graph
             initializers = {i.name for i in graph.initializer}
             names = tuple(i.name for i in graph.input if i.name not in initializers)
-            opts = StaticOptions(recipe["method"], recipe["per_channel"], recipe["activations"], tuple(recipe.get("keep_float", ())), recipe.get("input_layers_7bit", True))
+            opts = StaticOptions(recipe["method"], recipe["per_channel"], recipe["activations"], tuple(recipe.get("keep_float", ())), recipe.get("input_layers_7bit", True), recipe.get("leading_float", True))
             report = quantize_static(path, out, load(recipe["calibration_file"]), names, opts)
         shutil.move(str(out), str(path))
     return {**recipe, **report}

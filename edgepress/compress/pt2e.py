@@ -2,8 +2,9 @@
 
 ``edgepress.quantize(torch_model, "int8")`` records a recipe on the handle; each
 converter applies it with its runtime's own quantizer, calibrated on the same stored
-samples: ExecuTorch with the XNNPACK quantizer, TFLite with litert-torch's PT2E
-quantizer, ONNX with ONNX Runtime (see ``onnx_quant``).
+samples: ExecuTorch with the XNNPACK quantizer, TFLite with ai-edge-quantizer on the
+float ``.tflite`` (see ``tflite_quant``; dynamic INT8 with litert-torch's PT2E quantizer),
+ONNX with ONNX Runtime (see ``onnx_quant``).
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 On an ONNX model each pass runs ONNX Runtime's quantizer and writes a new ``.onnx``.
 On a PyTorch model it returns a quantized *handle*: the float module plus a recorded
 recipe and stored calibration samples; ``edgepress.convert`` then applies it per format
-with that runtime's own quantizer (ExecuTorch: XNNPACK PT2E; TFLite: litert-torch PT2E;
-ONNX: fp32 export, then ONNX Runtime static QDQ), so every format is calibrated on the
-same data. ``edgepress.quantize`` adds the accuracy guard (``max_drop``).
+with that runtime's own quantizer (ExecuTorch: XNNPACK PT2E; TFLite: ai-edge-quantizer
+on the float .tflite; ONNX: fp32 export, then ONNX Runtime static QDQ), so every format
+is calibrated on the same data. ``edgepress.quantize`` adds the accuracy guard (``max_drop``).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class QuantizeInt8Static:
     """
 
     name: ClassVar[str] = "quantize.int8_static"
-    summary: ClassVar[str] = "static INT8 (calibrated; ONNX Runtime QDQ on ONNX, PT2E XNNPACK / litert-torch on PyTorch, full-integer TFLite on Keras)"
+    summary: ClassVar[str] = "static INT8 (calibrated; ONNX Runtime QDQ on ONNX, PT2E XNNPACK / ai-edge-quantizer on PyTorch, full-integer TFLite on Keras)"
     accepts: ClassVar[frozenset[Format]] = frozenset({Format.ONNX, Format.TORCH, Format.KERAS})
 
     data: str = ""
@@ -70,6 +70,7 @@ class QuantizeInt8Static:
     activations: Activations = Activations.UINT8
     keep_float: str = ""
     input_layers_7bit: bool = True  # 7-bit weights where the model's input is read (ONNX; see onnx_quant)
+    leading_float: bool = True  # the first convs stay float while they hold <= 1% of the weights (ONNX; see onnx_quant)
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -79,7 +80,7 @@ class QuantizeInt8Static:
         return source
 
     def options(self) -> StaticOptions:
-        return StaticOptions(self.calibration.value, self.per_channel, self.activations.value, _keep(self.keep_float), self.input_layers_7bit)
+        return StaticOptions(self.calibration.value, self.per_channel, self.activations.value, _keep(self.keep_float), self.input_layers_7bit, self.leading_float)
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
         data = cal.prepare(self.data, artifact.input_spec, self.samples, self.seed)

@@ -56,22 +56,28 @@ class ConvertTflite:
             module = litert_torch.to_channel_last_io(module, args=image_args)
             module.training = False  # not .eval(): exported programs' modules refuse it
             examples = tuple(t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t for t in examples)
-        from edgepress.compress.pt2e import litert_module, litert_qdq_config, qat_recipe_of, recipe_of
+        from edgepress.compress.pt2e import litert_module, litert_qdq_config, qat_recipe_of, recipe_of, refuse_int16
 
         recipe = recipe_of(source)
         trained = qat_recipe_of(source)
+        nhwc = self.layout is Layout.NHWC
+        report: dict[str, Any] = {}
         with quiet_exporter():
-            if recipe:  # a quantized handle: litert-torch's PT2E quantizer on the recorded samples
-                nhwc = self.layout is Layout.NHWC
+            if recipe and recipe["mode"] == "int8_static":  # convert in float, then ai-edge-quantizer on the recorded samples
+                refuse_int16(recipe, "litert-torch")
+                float_path = path.with_suffix(".float.tflite")
+                litert_torch.convert(module, examples).export(str(float_path))
+                report["quantization"] = {**recipe, **_quantize_static(recipe, float_path, path, nhwc)}
+            elif recipe:  # dynamic range: litert-torch's PT2E quantizer
                 module, config = litert_module(recipe, module, examples, lambda t: t.permute(0, 2, 3, 1) if nhwc and t.dim() == 4 else t)
                 litert_torch.convert(module, examples, quant_config=config).export(str(path))
+                report["quantization"] = {**recipe, "quantizer": "litert-torch PT2EQuantizer (symmetric int8)"}
             elif trained:  # quantized while training: lower the graph's own Q/DQ pairs to int8 kernels
                 module.training = False
                 litert_torch.convert(module, examples, quant_config=litert_qdq_config()).export(str(path))
+                report["quantization"] = trained
             else:
                 litert_torch.convert(module, examples).export(str(path))
-        report = {"quantization": {**recipe, "quantizer": "litert-torch PT2EQuantizer (symmetric int8)"}} if recipe else {}
-        report = {"quantization": trained} if trained else report
         report["debug_names_stripped_bytes"] = strip_debug_names(path) if self.strip_debug_names else 0
         return (), {"converter": f"litert-torch {_version('litert-torch')}", **op_report(path), **report}
 
@@ -102,6 +108,19 @@ class ConvertTflite:
             tensors = tuple(replace(t, shape=(t.shape[0], t.shape[2], t.shape[3], t.shape[1])) if len(t.shape) == 4 else t for t in spec.tensors)
             return InputSpec(tensors, "NHWC")
         return spec
+
+
+def _quantize_static(recipe: dict[str, Any], float_path: Path, path: Path, nhwc: bool) -> dict[str, Any]:
+    """Static INT8 of the float ``.tflite`` (see ``tflite_quant`` for why that tool); returns its report entries."""
+    from edgepress.compress import calibration
+    from edgepress.compress.tflite_quant import quantize_static
+
+    # The stored samples are in the PyTorch module's layout; an NHWC model takes them channels-last.
+    inputs = tuple(a.transpose(0, 2, 3, 1) if nhwc and a.ndim == 4 else a for a in calibration.load(recipe["calibration_file"]))
+    try:
+        return quantize_static(float_path, path, inputs, per_channel=recipe.get("per_channel", True))
+    finally:
+        float_path.unlink(missing_ok=True)
 
 
 def strip_debug_names(path: Path) -> int:

@@ -118,6 +118,58 @@ def test_torch_handle_converts_to_int8_in_every_format(torch_model, tmp_path):
         assert artifact.path.name.startswith("resnet_tiny_int8")
 
 
+def _run_tflite(path, x):
+    """Outputs of a .tflite on float inputs, (de)quantizing int8 inputs and outputs as the runners do."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    (in_scale, in_zero), (out_scale, out_zero) = inp["quantization"], out["quantization"]
+    rows = []
+    for sample in x[:, None]:
+        feed = np.clip(np.round(sample / in_scale + in_zero), -128, 127) if in_scale else sample
+        interpreter.set_tensor(inp["index"], feed.astype(inp["dtype"]))
+        interpreter.invoke()
+        got = interpreter.get_tensor(out["index"]).astype(np.float32)
+        rows.append((got - out_zero) * out_scale if out_scale else got)
+    return np.concatenate(rows)
+
+
+@pytest.mark.slow
+def test_torch_handle_tflite_is_int8_from_ai_edge_quantizer(torch_model, tmp_path):
+    import torch
+
+    q = edgepress.quantize(torch_model, "int8", calibration=_x(32))
+    (made,) = edgepress.convert(q, ["tflite"], out_dir=tmp_path)
+    record = made.report["quantization"]
+    assert record["quantizer"].startswith("ai-edge-quantizer") and record["samples"] == 32
+    assert record["float_ops"] == []  # this net's first convs hold most of its weights: all of it is INT8
+    assert "DEQUANTIZE" not in made.report["ops"]
+    x = _x(8, seed=5)
+    with torch.no_grad():
+        ref = torch_model.model.module(torch.from_numpy(x)).numpy()
+    assert np.abs(_run_tflite(made.path, x) - ref).max() < 0.1 * np.abs(ref).max()
+
+
+@pytest.mark.slow
+def test_leading_convs_stay_float_while_a_small_share_of_the_weights(torch_model, tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgepress.compress.tflite_quant import quantize_static
+    from edgepress.passes import apply, create
+
+    fp32 = apply(create("convert.tflite", {"strip_debug_names": False}), torch_model, tmp_path)  # scopes are tensor names
+    dst = tmp_path / "q.tflite"
+    record = quantize_static(fp32.path, dst, (_x(16),), float_share=1.0)  # a share this net's stem fits in
+    assert [name.split("#")[0] for name in record["float_ops"]] == ["CONV_2D", "CONV_2D"]
+    interpreter = Interpreter(model_path=str(dst))
+    filters = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details() if len(t["shape"]) == 4 and t["shape"][1:3].tolist() == [3, 3]}
+    assert filters == {"float32"}  # both 3x3 convs kept their float filters; the classifier is int8
+    x = _x(8, seed=5)
+    assert np.abs(_run_tflite(dst, x) - _run_tflite(fp32.path, x)).max() < 0.1 * np.abs(_run_tflite(fp32.path, x)).max()
+
+
 def test_layers_reading_the_input_get_7bit_weights(onnx_artifact, tmp_path):
     import onnx
     from onnx import numpy_helper
