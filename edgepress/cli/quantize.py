@@ -12,7 +12,7 @@ from edgepress.cli.common import cli_errors, console, err_console, split_list, s
 from edgepress.cli.intake import model_from_args
 from edgepress.errors import BadInputError
 
-MODE_HELP = "int8 (static, calibrated), int8_dynamic, fp16, int16x8 (16-bit activations, 8-bit weights)"
+MODE_HELP = "int8 (static, calibrated), int8_dynamic, fp16, int16x8 (16-bit activations, 8-bit weights), qat (trains on --data with labels)"
 
 
 @cli_errors
@@ -37,9 +37,7 @@ def command(
 ) -> None:
     """Quantize a model and write the quantized artifacts; with --max-drop, guard its accuracy.
 
-    An ONNX model is quantized with ONNX Runtime into OUT/<name>_<mode>.onnx. A PyTorch or
-    Keras model is quantized by each format's own quantizer (--to), calibrated on the same
-    samples. --max-drop runs on ONNX: a PyTorch or Keras model is exported to ONNX first.
+    An ONNX model is quantized with ONNX Runtime into OUT/<name>_<mode>.onnx. A PyTorch or Keras model is quantized by each format's own quantizer (--to), calibrated on the same samples. --max-drop runs on ONNX: a PyTorch or Keras model is exported to ONNX first.
     """
     from edgepress.artifact import Format
     from edgepress.sweeps.select import parse_drop
