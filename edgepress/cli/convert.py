@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from edgepress.cli.common import cli_errors, console, err_console, split_list, step
-from edgepress.cli.intake import model_from_args
+from edgepress.cli.intake import FactoryOption, InputShapeOption, WeightsOption, model_from_args
 
 
 @cli_errors
@@ -18,9 +18,9 @@ def command(
     model: Annotated[Optional[Path], typer.Argument(help="Model file: .pt2 (torch.export), TorchScript .pt, .onnx.")] = None,
     to: Annotated[str, typer.Option("--to", help="Comma-separated formats (onnx, tflite, executorch, ptl, pt2) or 'all'.")] = "onnx",
     out: Annotated[Path, typer.Option("--out", help="Output folder (created if missing).")] = Path("out"),
-    factory: Annotated[Optional[str], typer.Option(help="Build the model by calling package.module:function (runs your code).")] = None,
-    weights: Annotated[Optional[Path], typer.Option(help="State dict for --factory, read with torch.load(weights_only=True).")] = None,
-    input_shape: Annotated[Optional[str], typer.Option(help="Input shape like 1x3x224x224 (TorchScript files and --factory).")] = None,
+    factory: FactoryOption = None,
+    weights: WeightsOption = None,
+    input_shape: InputShapeOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the artifact paths.")] = False,
 ) -> None:
     """Convert a model into edge artifacts, written atomically under --out."""

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
 
 from edgepress.artifact import Artifact
 from edgepress.cli.common import parse_shape
 from edgepress.errors import BadInputError
+
+
+# The options that build a model from the user's code, shared by the commands that take a MODEL.
+FactoryOption = Annotated[Optional[str], typer.Option(help="Build the model by calling package.module:function (runs your code).")]
+WeightsOption = Annotated[Optional[Path], typer.Option(help="State dict for --factory, read with torch.load(weights_only=True).")]
+InputShapeOption = Annotated[Optional[str], typer.Option(help="Input shape like 1x3x224x224 (TorchScript files and --factory).")]
 
 
 def model_from_args(model: Path | None, factory: str | None, weights: Path | None, input_shape: str | None) -> Artifact:

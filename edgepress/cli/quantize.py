@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from edgepress.cli.common import cli_errors, console, err_console, split_list, step
-from edgepress.cli.intake import model_from_args
+from edgepress.cli.intake import FactoryOption, InputShapeOption, WeightsOption, model_from_args
 from edgepress.errors import BadInputError
 
 MODE_HELP = "int8 (static, calibrated), int8_dynamic, fp16, int16x8 (16-bit activations, 8-bit weights), qat (trains on --data with labels)"
@@ -30,9 +30,9 @@ def command(
     eval_data: Annotated[Optional[Path], typer.Option("--eval", help="Data the guard scores on (labels give accuracy; else agreement). Default: --data.")] = None,
     to: Annotated[str, typer.Option("--to", help="Formats to write for a PyTorch or Keras model (onnx, tflite, executorch).")] = "onnx",
     out: Annotated[Path, typer.Option("--out", help="Output folder (created if missing).")] = Path("out"),
-    factory: Annotated[Optional[str], typer.Option(help="Build the model by calling package.module:function (runs your code).")] = None,
-    weights: Annotated[Optional[Path], typer.Option(help="State dict for --factory, read with torch.load(weights_only=True).")] = None,
-    input_shape: Annotated[Optional[str], typer.Option(help="Input shape like 1x3x224x224 (TorchScript files and --factory).")] = None,
+    factory: FactoryOption = None,
+    weights: WeightsOption = None,
+    input_shape: InputShapeOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the artifact paths.")] = False,
 ) -> None:
     """Quantize a model and write the quantized artifacts; with --max-drop, guard its accuracy.
