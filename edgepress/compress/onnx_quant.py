@@ -80,7 +80,6 @@ def preprocess(src: Path, dst: Path) -> str | None:
 
 def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names: tuple[str, ...], opts: StaticOptions) -> dict[str, Any]:
     """Static QDQ quantization of ``src`` into ``dst``; returns the report (with sensitivity)."""
-    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
     from onnxruntime.quantization import quantize_static as ort_static
 
@@ -91,15 +90,13 @@ def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names:
     with tempfile.TemporaryDirectory(prefix="edgepress-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         note = preprocess(src, pre)
-        graph = onnx.load(str(pre), load_external_data=False).graph
-        leading = leading_convs(graph) if opts.leading_float else []
-        in_float = frozenset([*opts.keep_float, *leading])
-        seven_bit = input_layer_weights(graph, skip=in_float) if opts.input_layers_7bit and opts.activations == "uint8" else []
+        leading = leading_convs(pre) if opts.leading_float else []
+        seven_bit = input_layer_weights(pre, skip=frozenset(leading)) if opts.input_layers_7bit and opts.activations == "uint8" else []
         extra = {**extra, "TensorQuantOverrides": {**{w: [{"reduce_range": True}] for w in seven_bit}, **extra.get("TensorQuantOverrides", {})}}
         ort_static(
             str(pre), str(dst), ort_reader(inputs, names), quant_format=QuantFormat.QDQ, per_channel=opts.per_channel,
             activation_type=act, weight_type=QuantType.QInt8, calibrate_method=methods[opts.method],
-            nodes_to_exclude=sorted(in_float) or None, extra_options=extra,
+            nodes_to_exclude=[*opts.keep_float, *leading] or None, extra_options=extra,
         )
         report = {"quantizer": "onnxruntime quantize_static (QDQ)", **opts.to_dict(), "weights": "int8", "samples": int(inputs[0].shape[0])}
         report["weights_7bit"], report["float_ops"] = seven_bit, leading
@@ -108,8 +105,11 @@ def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names:
     return report | ({"note": note} if note else {})
 
 
-def input_layer_weights(graph: Any, skip: frozenset[str] = frozenset()) -> list[str]:
+def input_layer_weights(path: Path, skip: frozenset[str] = frozenset()) -> list[str]:
     """Weight initializers of the Conv/Gemm/MatMul nodes (not in ``skip``) that read a graph input directly."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
     initializers = {i.name for i in graph.initializer}
     inputs = {i.name for i in graph.input} - initializers
     return [
@@ -118,20 +118,32 @@ def input_layer_weights(graph: Any, skip: frozenset[str] = frozenset()) -> list[
     ]
 
 
-def leading_convs(graph: Any) -> list[str]:
-    """Names of the first Conv nodes kept in float (``tflite_quant.leading_count``'s rule).
+def leading_convs(path: Path) -> list[str]:
+    """Names of the first Conv nodes kept in float: up to two, while they hold <= 1% of the weights.
 
-    In MobileNet-like models the stem conv and the first depthwise carry most of the INT8
-    error for a tiny share of the weights; on a small net whose first convs are a large
-    share of the model nothing is kept, so the file stays small.
+    The same rule as the TFLite path (``tflite_quant``): in MobileNet-like models the stem
+    conv and the first depthwise carry most of the INT8 error for a tiny share of the
+    weights; on a small net whose first convs are a large share of the model nothing is
+    kept, so the file stays small.
     """
     import math
 
-    from edgepress.compress.tflite_quant import leading_count
+    import onnx
 
+    from edgepress.compress.tflite_quant import FLOAT_CONVS, FLOAT_SHARE
+
+    graph = onnx.load(str(path), load_external_data=False).graph
     sizes = {i.name: math.prod(i.dims) for i in graph.initializer}
-    convs = [(n.name, sizes.get(n.input[1], 0)) for n in graph.node if n.op_type == "Conv" and len(n.input) > 1]
-    return [name for name, _ in convs[: leading_count([size for _, size in convs], sum(sizes.values()))]]
+    budget = FLOAT_SHARE * sum(sizes.values())
+    kept: list[str] = []
+    for node in graph.node:
+        if node.op_type != "Conv" or len(node.input) < 2:
+            continue
+        budget -= sizes.get(node.input[1], 0)
+        if len(kept) == FLOAT_CONVS or budget < 0:
+            break
+        kept.append(node.name)
+    return kept
 
 
 def quantize_dynamic(src: Path, dst: Path, per_channel: bool = True) -> dict[str, Any]:

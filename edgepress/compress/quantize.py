@@ -261,12 +261,8 @@ def quantize(
     model = module_of_program(model)  # a loaded .pt2 quantizes like the module it was exported from
     if mode not in MODES:
         raise BadInputError(f"unknown quantization mode {mode!r}; expected one of {', '.join(MODES)}")
-    if mode == "qat":  # training, not calibration: see compress.qat
+    if mode == "qat" and max_drop is None:  # training, not calibration: see compress.qat
         from edgepress.compress.qat import qat
-
-        if max_drop is not None:
-            raise BadInputError("the accuracy guard (max_drop) retries post-training static INT8 of ONNX models; "
-                                "quantization-aware training has no retry plan: drop max_drop or use mode \"int8\"")
 
         return qat(model, calibration, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, per_channel=per_channel, progress=progress)
     if mode == "fp16" and model.format not in (Format.ONNX, Format.KERAS):

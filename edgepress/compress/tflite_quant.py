@@ -78,32 +78,18 @@ def leading_convs(path: Path, count: int, share: float) -> list[tuple[str, str]]
     model = fb.read_model(str(path))
     graph = model.subgraphs[0]
     sizes = [int(np.prod(t.shape)) if model.buffers[t.buffer].data is not None else 0 for t in graph.tensors]
-    convs: list[tuple[str, str, int]] = []
+    budget = share * sum(sizes)
+    found: list[tuple[str, str]] = []
     for index, op in enumerate(graph.operators):  # in execution order
         kind = fb.TFL_OP_CODE_TO_NAME.get(model.operatorCodes[op.opcodeIndex].builtinCode)
         if kind not in CONVS:
             continue
+        budget -= sizes[op.inputs[1]]  # the filter
         scope = fb.get_op_scope(op, graph.tensors)  # what recipe regexes are matched against
-        if not scope or len(convs) == count:
+        if len(found) == count or budget < 0 or not scope:
             break
-        convs.append((f"{kind.value}#{index}", scope, sizes[op.inputs[1]]))  # inputs[1]: the filter
-    keep = leading_count([size for _, _, size in convs], sum(sizes), count, share)
-    return [(name, scope) for name, scope, _ in convs[:keep]]
-
-
-def leading_count(filter_sizes: list[int], total: int, count: int = FLOAT_CONVS, share: float = FLOAT_SHARE) -> int:
-    """How many of the first convolutions (filter sizes in execution order) stay float.
-
-    At most ``count``, and only while together they hold at most ``share`` of the
-    ``total`` weights: the rule both the TFLite and the ONNX paths follow.
-    """
-    budget, kept = share * total, 0
-    for size in filter_sizes[:count]:
-        budget -= size
-        if budget < 0:
-            break
-        kept += 1
-    return kept
+        found.append((f"{kind.value}#{index}", scope))
+    return found
 
 
 def _calibrate(src: Path, recipe: Any, inputs: tuple[np.ndarray, ...]) -> dict[str, Any]:

@@ -64,7 +64,7 @@ class ConvertTflite:
         report: dict[str, Any] = {}
         with quiet_exporter():
             if recipe and recipe["mode"] == "int8_static":  # convert in float, then ai-edge-quantizer on the recorded samples
-                refuse_int16(recipe, "the PyTorch-to-TFLite INT8 path (ai-edge-quantizer with int8 activations)")
+                refuse_int16(recipe, "litert-torch")
                 float_path = path.with_suffix(".float.tflite")
                 litert_torch.convert(module, examples).export(str(float_path))
                 report["quantization"] = {**recipe, **_quantize_static(recipe, float_path, path, nhwc)}
