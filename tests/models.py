@@ -109,3 +109,16 @@ def keras_cnn(flavor: str):
     z = k.layers.BatchNormalization()(k.layers.Conv2D(16, 1)(z))
     out = k.layers.Dense(10)(k.layers.GlobalAveragePooling2D()(k.layers.Add()([y, z])))
     return k.Model(inputs, out)
+
+
+def varied_inputs(n: int, seed: int = 0, shape: tuple[int, ...] = (3, 16, 16)):
+    """Gaussian images with a random per-sample channel offset.
+
+    Pure noise averages out in global pooling, so a small random net predicts one class
+    for every noise image and top-1 agreement turns on near-ties; the offsets spread its
+    predictions over several classes, so an agreement score measures something.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, *shape)) + 2 * rng.standard_normal((n, shape[0], 1, 1))).astype(np.float32)

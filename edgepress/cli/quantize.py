@@ -21,7 +21,7 @@ def command(
     mode: Annotated[str, typer.Option("--mode", help=MODE_HELP)] = "int8",
     data: Annotated[Optional[Path], typer.Option("--data", help="Calibration samples: .npz (x, optional y) or .npy. Without it: seeded random inputs, flagged.")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Calibration samples to use (at most).")] = 128,
-    method: Annotated[str, typer.Option("--method", help="Activation ranges: minmax, entropy or percentile (ONNX).")] = "minmax",
+    method: Annotated[str, typer.Option("--method", help="Activation ranges on ONNX: percentile (99.99th, the default), minmax or entropy.")] = "percentile",
     activations: Annotated[str, typer.Option("--activations", help="uint8 (ORT's fast path) or int8.")] = "uint8",
     per_tensor: Annotated[bool, typer.Option("--per-tensor", help="One scale per weight tensor instead of per channel.")] = False,
     keep_float: Annotated[str, typer.Option("--keep-float", help="Comma-separated ONNX node names left in float.")] = "",

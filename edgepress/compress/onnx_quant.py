@@ -5,8 +5,13 @@ optimisation) first, then ``quantize_static`` in QDQ form. The defaults are the 
 ORT's x86 and Arm kernels run fastest and most accurately: uint8 activations, int8
 per-channel weights. Every static result carries a per-layer sensitivity report.
 
-Two defaults protect accuracy on image models:
+Three defaults protect accuracy on image models:
 
+- Activation ranges clip at the 99.99th percentile (``percentile``) rather than the
+  observed min/max. On MobileNetV2 (300 calibration crops, two evaluation sets of 500
+  crops each) min-max reached 96.7% and 96.5% top-1 agreement with float on the
+  confident crops; the 99.99th percentile reached 98.6% and 99.1%, fused kernels and
+  exact QDQ simulation alike. ORT's own percentile default (99.999) gave 97.6%.
 - The first convolutions stay float while they are tiny (``leading_convs``): in
   MobileNet-like models the stem conv and the first depthwise carry most of the INT8
   error for a fraction of a percent of the weights (the same rule as ``tflite_quant``).
@@ -41,17 +46,18 @@ SENSITIVITY_SAMPLES = 16
 class StaticOptions:
     """What ``quantize_static`` is asked to do (plain values; the pass holds the Enums)."""
 
-    method: str = "minmax"  # minmax | entropy | percentile
+    method: str = "percentile"  # percentile | minmax | entropy
     per_channel: bool = True
     activations: str = "uint8"  # uint8 | int8 | int16
     keep_float: tuple[str, ...] = ()  # node names left in float
     input_layers_7bit: bool = True  # see the module docstring: avoids U8S8 saturation on AVX2
     leading_float: bool = True  # the first convolutions stay float while tiny (see leading_convs)
-    percentile: float = 99.999
+    percentile: float = 99.99
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "per_channel": self.per_channel, "activations": self.activations, "keep_float": list(self.keep_float), "input_layers_7bit": self.input_layers_7bit, "leading_float": self.leading_float}
+        clip = {"percentile": self.percentile} if self.method == "percentile" else {}
+        return {"method": self.method, **clip, "per_channel": self.per_channel, "activations": self.activations, "keep_float": list(self.keep_float), "input_layers_7bit": self.input_layers_7bit, "leading_float": self.leading_float}
 
 
 def check_quantizable(path: Path) -> None:
@@ -228,7 +234,10 @@ def quantize_recorded(recipe: dict[str, Any], path: Path) -> dict[str, Any]:
             graph = onnx.load(str(path), load_external_data=False).graph
             initializers = {i.name for i in graph.initializer}
             names = tuple(i.name for i in graph.input if i.name not in initializers)
-            opts = StaticOptions(recipe["method"], recipe["per_channel"], recipe["activations"], tuple(recipe.get("keep_float", ())), recipe.get("input_layers_7bit", True), recipe.get("leading_float", True))
+            opts = StaticOptions(
+                recipe["method"], recipe["per_channel"], recipe["activations"], tuple(recipe.get("keep_float", ())),
+                recipe.get("input_layers_7bit", True), recipe.get("leading_float", True), recipe.get("percentile", StaticOptions.percentile),
+            )
             report = quantize_static(path, out, load(recipe["calibration_file"]), names, opts)
         shutil.move(str(out), str(path))
     return {**recipe, **report}

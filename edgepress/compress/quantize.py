@@ -33,7 +33,7 @@ class Calibration(enum.Enum):
 
     MINMAX = "minmax"  # the observed range: fast, sensitive to outliers
     ENTROPY = "entropy"  # the range minimising KL divergence (TensorRT's method)
-    PERCENTILE = "percentile"  # clip at the 99.999th percentile of |x|
+    PERCENTILE = "percentile"  # clip at the 99.99th percentile of |x| (the ONNX default; see onnx_quant)
 
 
 class Activations(enum.Enum):
@@ -65,22 +65,27 @@ class QuantizeInt8Static:
     data: str = ""
     samples: int = cal.DEFAULT_SAMPLES
     seed: int = 0
-    calibration: Calibration = Calibration.MINMAX
+    calibration: Calibration = Calibration.PERCENTILE
     per_channel: bool = True
     activations: Activations = Activations.UINT8
     keep_float: str = ""
     input_layers_7bit: bool = True  # 7-bit weights where the model's input is read (ONNX; see onnx_quant)
     leading_float: bool = True  # the first convs stay float while they hold <= 1% of the weights (ONNX; see onnx_quant)
+    percentile: float = StaticOptions.percentile  # where calibration = "percentile" clips |x|
 
     def __post_init__(self) -> None:
         if self.samples < 1:
             raise BadInputError(f"samples must be at least 1, got {self.samples}")
+        if not 50.0 < self.percentile <= 100.0:
+            raise BadInputError(f"percentile must be in (50, 100], got {self.percentile}")
 
     def output_format(self, source: Format) -> Format:
         return source
 
     def options(self) -> StaticOptions:
-        return StaticOptions(self.calibration.value, self.per_channel, self.activations.value, _keep(self.keep_float), self.input_layers_7bit, self.leading_float)
+        return StaticOptions(
+            self.calibration.value, self.per_channel, self.activations.value, _keep(self.keep_float), self.input_layers_7bit, self.leading_float, self.percentile,
+        )
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
         data = cal.prepare(self.data, artifact.input_spec, self.samples, self.seed)
@@ -224,7 +229,7 @@ def quantize(
     out_dir: str | Path = "out",
     samples: int = 128,
     seed: int = 0,
-    method: str = "minmax",
+    method: str = "percentile",
     per_channel: bool = True,
     activations: str = "uint8",
     keep_float: tuple[str, ...] = (),

@@ -5,6 +5,7 @@ import pytest
 
 from tests.cli.test_cli import _one_error_line
 from tests.conftest import INPUT_SHAPE
+from tests.models import varied_inputs
 
 
 def _x(n: int, seed: int = 0) -> np.ndarray:
@@ -14,10 +15,10 @@ def _x(n: int, seed: int = 0) -> np.ndarray:
 def test_max_drop_recovers_and_prints_what_it_changed(cli, onnx_artifact, tmp_path):
     # One wild calibration sample stretches per-tensor min-max ranges until ordinary
     # inputs quantize to a handful of levels: the first attempt must miss the budget.
-    np.savez(tmp_path / "calib.npz", x=np.concatenate([_x(63), _x(1, seed=9) * 1e4]))
-    np.savez(tmp_path / "eval.npz", x=_x(48, seed=3))
+    np.savez(tmp_path / "calib.npz", x=np.concatenate([varied_inputs(63), varied_inputs(1, seed=9) * 1e4]))
+    np.savez(tmp_path / "eval.npz", x=varied_inputs(48, seed=3))
     proc = cli("quantize", onnx_artifact.path, "--data", "calib.npz", "--eval", "eval.npz", "--samples", "64",
-               "--per-tensor", "--max-drop", "5%", "--out", "out")
+               "--method", "minmax", "--per-tensor", "--max-drop", "5%", "--out", "out")
     assert proc.returncode == 0, proc.stderr
     attempts = [line for line in proc.stderr.splitlines() if line.strip()[:2] in {f"{i}." for i in range(1, 20)}]
     assert "(over)" in attempts[0] and "(fits)" in attempts[-1] and len(attempts) >= 2, proc.stderr

@@ -10,6 +10,7 @@ import edgepress
 from edgepress.artifact import Format
 from edgepress.errors import BadInputError, DataError
 from tests.conftest import INPUT_SHAPE
+from tests.models import varied_inputs
 
 
 def _x(n: int, seed: int = 0) -> np.ndarray:
@@ -49,17 +50,27 @@ def test_dynamic_and_fp16_onnx(onnx_artifact, tmp_path):
 
 
 def test_recipe_runs_quantize_pass(onnx_artifact, tmp_path, eval_npz):
-    recipe = edgepress.Recipe.from_dict({"pass": [{"name": "quantize.int8_static", "data": str(eval_npz), "calibration": "percentile"}]})
+    recipe = edgepress.Recipe.from_dict({"pass": [{"name": "quantize.int8_static", "data": str(eval_npz), "calibration": "percentile", "percentile": 99.9}]})
     (made,) = recipe.run(onnx_artifact, tmp_path)
-    assert made.report["quantization"]["quantizer"].startswith("onnxruntime") and made.report["quantization"]["samples"] == 12
+    report = made.report["quantization"]
+    assert report["quantizer"].startswith("onnxruntime") and report["samples"] == 12
+    assert (report["method"], report["percentile"]) == ("percentile", 99.9)
+
+
+def test_default_calibration_clips_at_the_99_99th_percentile(onnx_artifact, tmp_path):
+    made = edgepress.quantize(onnx_artifact, "int8", calibration=_x(16), out_dir=tmp_path)
+    assert (made.report["quantization"]["method"], made.report["quantization"]["percentile"]) == ("percentile", 99.99)
+    with pytest.raises(BadInputError, match="percentile must be in"):
+        edgepress.Recipe.from_dict({"pass": [{"name": "quantize.int8_static", "percentile": 20}]})
 
 
 def test_guard_recovers_a_case_the_first_attempt_fails(onnx_artifact, tmp_path):
     # One wild sample stretches min-max activation ranges so far that ordinary inputs
     # quantize to a handful of levels: the first attempt must fail, a later one must fit.
-    calib = np.concatenate([_x(63), _x(1, seed=9) * 1e4])
+    calib = np.concatenate([varied_inputs(63), varied_inputs(1, seed=9) * 1e4])
     made = edgepress.quantize(
-        onnx_artifact, "int8", calibration=calib, per_channel=False, out_dir=tmp_path, max_drop=0.05, eval_data=_x(48, seed=3), samples=64
+        onnx_artifact, "int8", calibration=calib, method="minmax", per_channel=False, out_dir=tmp_path, max_drop=0.05,
+        eval_data=varied_inputs(48, seed=3), samples=64,
     )
     guard = made.report["guard"]
     assert guard["metric"] == "top-1 agreement with float"
