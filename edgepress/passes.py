@@ -145,9 +145,16 @@ def describe(p: Pass) -> str:
     return f"{p.name}({opts})"
 
 
+# Formats whose saved file does not hold everything that shapes a conversion: a quantized
+# PyTorch or Keras handle keeps its recipe (mode, method, calibration file) in its report,
+# and its saved .pt2 / .keras is the float model, byte for byte.
+RECIPE_IN_REPORT = frozenset({Format.TORCH, Format.TORCH_EXPORT, Format.KERAS})
+
+
 def cache_key(p: Pass, artifact: Artifact) -> str:
-    """Content address of running ``p`` on ``artifact``: source hash + pass + options."""
-    blob = json.dumps([artifact.sha256, p.name, options_of(p)], sort_keys=True)
+    """Content address of running ``p`` on ``artifact``: source hash + pass + options (+ a handle's recipe)."""
+    recipe = artifact.report.get("quantization") if artifact.format in RECIPE_IN_REPORT else None
+    blob = json.dumps([artifact.sha256, p.name, options_of(p), recipe], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

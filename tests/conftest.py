@@ -43,6 +43,18 @@ def onnx_artifact(torch_model, session_dir):
 
 
 @pytest.fixture(scope="session")
+def trap_onnx(session_dir):
+    """ONNX form of ``tests.models.per_tensor_trap``: per-tensor INT8 misses a 5% budget, per-channel fits."""
+    import torch
+
+    import edgepress
+    from tests.models import per_tensor_trap
+
+    model = edgepress.from_torch(per_tensor_trap(), torch.zeros(*INPUT_SHAPE), name="trap")
+    return edgepress.convert(model, ["onnx"], out_dir=session_dir)[0]
+
+
+@pytest.fixture(scope="session")
 def eval_npz(session_dir) -> Path:
     rng = np.random.default_rng(1)
     path = session_dir / "data.npz"

@@ -122,3 +122,22 @@ def varied_inputs(n: int, seed: int = 0, shape: tuple[int, ...] = (3, 16, 16)):
 
     rng = np.random.default_rng(seed)
     return (rng.standard_normal((n, *shape)) + 2 * rng.standard_normal((n, shape[0], 1, 1))).astype(np.float32)
+
+
+def per_tensor_trap(seed: int = 0) -> ResidualNet:
+    """A ResidualNet that per-tensor INT8 weights break and per-channel ones do not.
+
+    One channel of the first conv is always zero (its GELU input is -6), and one output
+    channel of the second conv gives that dead channel a weight of 1e4: the float model
+    is unchanged, but a single weight scale for the whole second conv rounds every other
+    weight of it to zero, while per-channel scales confine the damage to one channel.
+    """
+    net = residual_net(seed)
+    dead, outlier = 3, 5
+    with torch.no_grad():
+        bn = net.bn
+        std = (bn.running_var[dead] + bn.eps).sqrt()
+        net.conv.weight[dead] = 0.0
+        net.conv.bias[dead] = (-6.0 - bn.bias[dead]) * std / bn.weight[dead] + bn.running_mean[dead]
+        net.conv2.weight[outlier, dead] = 1e4
+    return net

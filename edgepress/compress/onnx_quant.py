@@ -195,11 +195,16 @@ def sensitivity(float_path: Path, qdq_path: Path, inputs: tuple[np.ndarray, ...]
         errors = dbg.compute_activation_error(dbg.create_activation_matching(qdq_acts, float_acts))
         producers = _producers(float_path)
     rows = [
-        {"layer": producers.get(t, ("", t))[1], "op": producers.get(t, ("?", t))[0], "tensor": t,
-         "sqnr_db": _db(e.get("xmodel_err")), "local_sqnr_db": _db(e.get("qdq_err"))}
+        {"layer": producers[t][1], "op": producers[t][0], "tensor": t, "sqnr_db": _db(e.get("xmodel_err")), "local_sqnr_db": _db(e.get("qdq_err"))}
         for t, e in errors.items() if t in producers
     ]
-    return sorted(rows, key=lambda r: (r["local_sqnr_db"] if r["local_sqnr_db"] is not None else 1e9))
+    # ORT returns the tensors in set order (it changes from run to run): ties go to graph order.
+    order = {t: i for i, t in enumerate(producers)}
+    return sorted(rows, key=lambda r: (_or_top(r["local_sqnr_db"]), _or_top(r["sqnr_db"]), order[r["tensor"]]))
+
+
+def _or_top(db: float | None) -> float:
+    return db if db is not None else 1e9
 
 
 def _producers(path: Path) -> dict[str, tuple[str, str]]:

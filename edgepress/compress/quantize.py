@@ -21,7 +21,7 @@ from edgepress.artifact import Artifact, Format
 from edgepress.compress import calibration as cal
 from edgepress.compress.onnx_quant import StaticOptions
 from edgepress.compress.pt2e import QUANTIZATION_KEY
-from edgepress.errors import BadInputError
+from edgepress.errors import BadInputError, FormatChainError
 from edgepress.passes import apply, cache_key, describe, register
 from edgepress.storage import cached, publish, staging_dir
 
@@ -55,7 +55,9 @@ class QuantizeInt8Static:
 
     ``data`` is a ``.npz``/``.npy`` file (as for ``edgepress bench --data``); without it
     seeded random inputs are used and the report says so. ``keep_float`` lists layers
-    (ONNX node names) left in float.
+    (ONNX node names) left in float. ``max_drop`` (ONNX models) runs the accuracy guard
+    (``compress.guard``) on ``eval_data`` (a ``.npz`` with ``x`` and, for accuracy, ``y``;
+    default: ``data``), as ``edgepress.quantize(..., max_drop=)`` does.
     """
 
     name: ClassVar[str] = "quantize.int8_static"
@@ -72,14 +74,24 @@ class QuantizeInt8Static:
     input_layers_7bit: bool = True  # 7-bit weights where the model's input is read (ONNX; see onnx_quant)
     leading_float: bool = True  # the first convs stay float while they hold <= 1% of the weights (ONNX; see onnx_quant)
     percentile: float = StaticOptions.percentile  # where calibration = "percentile" clips |x|
+    max_drop: float | None = None  # the accuracy guard's budget, in points of 1.0 (or a fraction, with relative)
+    relative: bool = False
+    eval_data: str = ""
 
     def __post_init__(self) -> None:
         if self.samples < 1:
             raise BadInputError(f"samples must be at least 1, got {self.samples}")
         if not 50.0 < self.percentile <= 100.0:
             raise BadInputError(f"percentile must be in (50, 100], got {self.percentile}")
+        if self.max_drop is not None and self.max_drop < 0:
+            raise BadInputError(f"max_drop must be >= 0, got {self.max_drop}")
 
     def output_format(self, source: Format) -> Format:
+        if self.max_drop is not None and source is not Format.ONNX:
+            raise FormatChainError(
+                f"pass {self.name!r} with max_drop takes an onnx model, not {source.value} (the guard scores ONNX Runtime's results); "
+                "add a convert.onnx step before it"
+            )
         return source
 
     def options(self) -> StaticOptions:
@@ -88,6 +100,8 @@ class QuantizeInt8Static:
         )
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
+        if self.max_drop is not None:
+            return self._guarded(artifact, out_dir)
         data = cal.prepare(self.data, artifact.input_spec, self.samples, self.seed)
         if artifact.format in HANDLE_FORMATS:
             return model_handle(self, artifact, "int8_static", data, self.options().to_dict(), tag=self.tag())
@@ -98,6 +112,19 @@ class QuantizeInt8Static:
             return quantize_static(src, dst, data.inputs, artifact.input_spec.names, self.options())
 
         return onnx_output(self, artifact, out_dir, self.tag(), write, data.random)
+
+    def _guarded(self, artifact: Artifact, out_dir: Path) -> Artifact:
+        """This pass under the accuracy guard: each attempt is this pass without ``max_drop``."""
+        import dataclasses
+
+        from edgepress.compress.guard import guarded
+        from edgepress.data import calibration_data
+
+        source = self.eval_data or self.data
+        if not source:
+            raise BadInputError("max_drop needs evaluation data: set eval_data = \"val.npz\" (x, and y for accuracy) or data")
+        attempt = dataclasses.replace(self, max_drop=None, relative=False, eval_data="")
+        return guarded(attempt, artifact, out_dir, calibration_data(source, artifact.input_spec), self.max_drop, self.relative)
 
     def tag(self) -> str:
         """The file-name suffix: int8, or int16x8 for 16-bit activations."""

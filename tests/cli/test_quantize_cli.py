@@ -12,18 +12,19 @@ def _x(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, *INPUT_SHAPE[1:])).astype(np.float32)
 
 
-def test_max_drop_recovers_and_prints_what_it_changed(cli, onnx_artifact, tmp_path):
-    # One wild calibration sample stretches per-tensor min-max ranges until ordinary
-    # inputs quantize to a handful of levels: the first attempt must miss the budget.
-    np.savez(tmp_path / "calib.npz", x=np.concatenate([varied_inputs(63), varied_inputs(1, seed=9) * 1e4]))
+def test_max_drop_recovers_and_prints_what_it_changed(cli, trap_onnx, tmp_path):
+    # Per-tensor weights break the trap model (tests.models.per_tensor_trap): the first
+    # attempt must miss the budget and the guard's per-channel attempt must fit.
+    np.savez(tmp_path / "calib.npz", x=varied_inputs(64))
     np.savez(tmp_path / "eval.npz", x=varied_inputs(48, seed=3))
-    proc = cli("quantize", onnx_artifact.path, "--data", "calib.npz", "--eval", "eval.npz", "--samples", "64",
+    proc = cli("quantize", trap_onnx.path, "--data", "calib.npz", "--eval", "eval.npz", "--samples", "64",
                "--method", "minmax", "--per-tensor", "--max-drop", "5%", "--out", "out")
     assert proc.returncode == 0, proc.stderr
     attempts = [line for line in proc.stderr.splitlines() if line.strip()[:2] in {f"{i}." for i in range(1, 20)}]
     assert "(over)" in attempts[0] and "(fits)" in attempts[-1] and len(attempts) >= 2, proc.stderr
     assert "first attempt" in attempts[0] and "stopped: fits" in proc.stderr
-    assert sorted(p.name for p in (tmp_path / "out").glob("*.onnx")) == ["resnet_tiny_int8.onnx"]
+    assert "per-channel weights" in attempts[-1]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.onnx")) == ["trap_int8.onnx"]
 
 
 def test_torch_model_to_two_formats(cli, pt2_path, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 import edgepress
 from edgepress.artifact import Format
-from edgepress.errors import BadInputError, DataError
+from edgepress.errors import BadInputError, DataError, FormatChainError
 from tests.conftest import INPUT_SHAPE
 from tests.models import varied_inputs
 
@@ -64,20 +64,37 @@ def test_default_calibration_clips_at_the_99_99th_percentile(onnx_artifact, tmp_
         edgepress.Recipe.from_dict({"pass": [{"name": "quantize.int8_static", "percentile": 20}]})
 
 
-def test_guard_recovers_a_case_the_first_attempt_fails(onnx_artifact, tmp_path):
-    # One wild sample stretches min-max activation ranges so far that ordinary inputs
-    # quantize to a handful of levels: the first attempt must fail, a later one must fit.
-    calib = np.concatenate([varied_inputs(63), varied_inputs(1, seed=9) * 1e4])
+def test_guard_recovers_a_case_the_first_attempt_fails(trap_onnx, tmp_path):
+    # Per-tensor weights round all but one weight of the trap's second conv to zero
+    # (see tests.models.per_tensor_trap); per-channel weights recover it.
     made = edgepress.quantize(
-        onnx_artifact, "int8", calibration=calib, method="minmax", per_channel=False, out_dir=tmp_path, max_drop=0.05,
+        trap_onnx, "int8", calibration=varied_inputs(64), method="minmax", per_channel=False, out_dir=tmp_path, max_drop=0.05,
         eval_data=varied_inputs(48, seed=3), samples=64,
     )
     guard = made.report["guard"]
     assert guard["metric"] == "top-1 agreement with float"
     assert not guard["attempts"][0]["fits"] and guard["attempts"][-1]["fits"], guard["attempts"]
-    assert guard["stopped"] == "fits" and len(guard["attempts"]) >= 2
-    assert guard["attempts"][-1]["changed"] != guard["attempts"][0]["changed"]
+    assert guard["stopped"] == "fits" and guard["attempts"][-1]["changed"] == "per-channel weights"
+    assert made.report["quantization"]["per_channel"] is True
     assert made.path.exists() and list(tmp_path.glob("*.onnx")) == [made.path]
+
+
+def test_recipe_max_drop_runs_the_guard(trap_onnx, onnx_artifact, torch_model, tmp_path):
+    np.savez(tmp_path / "calib.npz", x=varied_inputs(64))
+    np.savez(tmp_path / "eval.npz", x=varied_inputs(48, seed=3))
+    step = {"name": "quantize.int8_static", "data": str(tmp_path / "calib.npz"), "samples": 64, "calibration": "minmax",
+            "per_channel": False, "max_drop": 0.05, "eval_data": str(tmp_path / "eval.npz")}
+    recipe = edgepress.Recipe.from_dict({"pass": [step]})
+    (made,) = recipe.run(trap_onnx, tmp_path / "out")
+    guard = made.report["guard"]
+    assert not guard["attempts"][0]["fits"] and guard["attempts"][-1]["fits"] and guard["stopped"] == "fits"
+    assert [p.name for p in (tmp_path / "out").glob("*.onnx")] == [made.path.name]
+    with pytest.raises(FormatChainError, match="recipe step 1: .*max_drop takes an onnx model.*convert.onnx"):
+        recipe.check(torch_model.format)
+    with pytest.raises(BadInputError, match="max_drop needs evaluation data"):
+        edgepress.Recipe.from_dict({"pass": [{"name": "quantize.int8_static", "max_drop": 0.01}]}).run(onnx_artifact, tmp_path / "out")
+    with pytest.raises(BadInputError, match="max_drop must be >= 0"):
+        edgepress.Recipe.from_dict({"pass": [{**step, "max_drop": -1}]})
 
 
 def test_bad_input_is_refused_and_nothing_written(onnx_artifact, tmp_path, torch_model):
@@ -127,6 +144,15 @@ def test_torch_handle_converts_to_int8_in_every_format(torch_model, tmp_path):
     for artifact in made:
         assert artifact.report["quantization"]["mode"] == "int8_static", artifact.format
         assert artifact.path.name.startswith("resnet_tiny_int8")
+
+
+def test_new_recipe_on_the_same_model_is_not_served_from_the_cache(torch_model, tmp_path):
+    # Both handles save to the same float .pt2; only the recipe tells their outputs apart.
+    first, second = (edgepress.quantize(torch_model, "int8", calibration=_x(16), method=m) for m in ("minmax", "percentile"))
+    (a,) = edgepress.convert(first, ["onnx"], out_dir=tmp_path)
+    (b,) = edgepress.convert(second, ["onnx"], out_dir=tmp_path)
+    assert (a.report["quantization"]["method"], b.report["quantization"]["method"]) == ("minmax", "percentile")
+    assert a.sha256 != b.sha256
 
 
 def _run_tflite(path, x):
