@@ -78,10 +78,10 @@ def module_of_program(artifact: Artifact) -> Artifact:
     The program's ``module()`` is already in inference form (exported from an eval-mode
     model; such modules refuse ``.eval()``), so it is wrapped as it is.
     """
-    import torch
-
     if artifact.format is not Format.TORCH_EXPORT:
         return artifact
+    import torch
+
     examples = tuple(torch.zeros([1 if isinstance(d, str) else d for d in t.shape], dtype=getattr(torch, t.dtype)) for t in artifact.input_spec.tensors)
     module = artifact.model.module()
     return Artifact(

@@ -54,7 +54,6 @@ def litert_module(recipe: dict[str, Any], module: Any, examples: tuple[Any, ...]
     from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
     from litert_torch.quantize.quant_config import QuantConfig
 
-    refuse_int16(recipe, "litert-torch")
     config = get_symmetric_quantization_config(is_per_channel=recipe.get("per_channel", True), is_dynamic=_dynamic(recipe))
     quantizer = PT2EQuantizer().set_global(config)
     return _pt2e(recipe, module, examples, quantizer, fold=False, permute=permute), QuantConfig(pt2e_quantizer=quantizer)
@@ -95,13 +94,13 @@ def litert_qdq_config() -> Any:
 
 
 def refuse_int16(recipe: dict[str, Any], converter: str) -> None:
-    """PT2E's XNNPACK and litert-torch quantizers have no 16-bit activation scheme: say where int16x8 works."""
+    """ExecuTorch's XNNPACK quantizer has no 16-bit activation scheme: say where int16x8 works."""
     from edgepress.errors import ConversionError
 
     if recipe.get("activations") == "int16":
         raise ConversionError(
             f"int16x8 quantization of a PyTorch model is not supported by {converter}'s PT2E quantizer; "
-            "convert it to ONNX (ONNX Runtime QDQ with int16 activations), or quantize a Keras model for TFLite int16x8"
+            "convert it to ONNX (ONNX Runtime QDQ with int16 activations) or TFLite (ai-edge-quantizer int16x8) instead"
         )
 
 

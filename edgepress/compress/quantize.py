@@ -293,7 +293,12 @@ def quantize(
     model = module_of_program(model)  # a loaded .pt2 quantizes like the module it was exported from
     if mode not in MODES:
         raise BadInputError(f"unknown quantization mode {mode!r}; expected one of {', '.join(MODES)}")
-    if mode == "qat" and max_drop is None:  # training, not calibration: see compress.qat
+    if mode == "qat" and max_drop is not None:
+        raise BadInputError(
+            "the accuracy guard (max_drop) retries post-training calibration settings and has none to retry for qat; "
+            "run qat without max_drop and measure the result with edgepress.bench, or use mode 'int8' with max_drop"
+        )
+    if mode == "qat":  # training, not calibration: see compress.qat
         from edgepress.compress.qat import qat
 
         return qat(model, calibration, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, per_channel=per_channel, progress=progress)

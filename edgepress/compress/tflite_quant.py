@@ -42,9 +42,10 @@ CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 
 def quantize_static(
-    src: Path, dst: Path, inputs: tuple[np.ndarray, ...], per_channel: bool = True, float_convs: int = FLOAT_CONVS, float_share: float = FLOAT_SHARE
+    src: Path, dst: Path, inputs: tuple[np.ndarray, ...], per_channel: bool = True, activation_bits: int = 8,
+    float_convs: int = FLOAT_CONVS, float_share: float = FLOAT_SHARE,
 ) -> dict[str, Any]:
-    """Quantize the float ``src`` into ``dst`` (int8 weights and activations); returns the report entries.
+    """Quantize the float ``src`` into ``dst`` (int8 weights; int8, or int16 for int16x8, activations); returns the report entries.
 
     ``inputs`` are the calibration arrays in the model's input order and layout.
     """
@@ -54,7 +55,7 @@ def quantize_static(
 
     granularity = qtyping.QuantGranularity.CHANNELWISE if per_channel else qtyping.QuantGranularity.TENSORWISE
     q = quantizer.Quantizer(str(src))
-    q.add_static_config(".*", qtyping.TFLOperationName.ALL_SUPPORTED, 8, 8, weight_granularity=granularity)
+    q.add_static_config(".*", qtyping.TFLOperationName.ALL_SUPPORTED, activation_bits, 8, weight_granularity=granularity)
     kept = leading_convs(src, float_convs, float_share)
     for _, scope in kept:
         q.update_quantization_recipe(f"^{re.escape(scope)}$", qtyping.TFLOperationName.ALL_SUPPORTED, algorithm_key="no_quantize")
@@ -63,8 +64,8 @@ def quantize_static(
         result = q.quantize(ranges, enable_progress_bar=False, enable_progress_report=False)
     dst.write_bytes(result.quantized_model)  # export_model would mark the file executable
     return {
-        "quantizer": f"ai-edge-quantizer {version('ai-edge-quantizer')} (int8 weights {granularity.value.lower()}, int8 activations, min/max ranges)",
-        "activations": "int8",  # what the file holds, whatever the recipe asked of runtimes that have uint8
+        "quantizer": f"ai-edge-quantizer {version('ai-edge-quantizer')} (int8 weights {granularity.value.lower()}, int{activation_bits} activations, min/max ranges)",
+        "activations": f"int{activation_bits}",  # what the file holds, whatever the recipe asked of runtimes that have uint8
         "method": "minmax",
         "float_ops": [name for name, _ in kept],
     }

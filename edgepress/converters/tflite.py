@@ -56,7 +56,7 @@ class ConvertTflite:
             module = litert_torch.to_channel_last_io(module, args=image_args)
             module.training = False  # not .eval(): exported programs' modules refuse it
             examples = tuple(t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t for t in examples)
-        from edgepress.compress.pt2e import litert_module, litert_qdq_config, qat_recipe_of, recipe_of, refuse_int16
+        from edgepress.compress.pt2e import litert_module, litert_qdq_config, qat_recipe_of, recipe_of
 
         recipe = recipe_of(source)
         trained = qat_recipe_of(source)
@@ -64,7 +64,6 @@ class ConvertTflite:
         report: dict[str, Any] = {}
         with quiet_exporter():
             if recipe and recipe["mode"] == "int8_static":  # convert in float, then ai-edge-quantizer on the recorded samples
-                refuse_int16(recipe, "litert-torch")
                 float_path = path.with_suffix(".float.tflite")
                 litert_torch.convert(module, examples).export(str(float_path))
                 report["quantization"] = {**recipe, **_quantize_static(recipe, float_path, path, nhwc)}
@@ -111,14 +110,15 @@ class ConvertTflite:
 
 
 def _quantize_static(recipe: dict[str, Any], float_path: Path, path: Path, nhwc: bool) -> dict[str, Any]:
-    """Static INT8 of the float ``.tflite`` (see ``tflite_quant`` for why that tool); returns its report entries."""
+    """Static INT8 (or int16x8) of the float ``.tflite`` (see ``tflite_quant`` for why that tool); returns its report entries."""
     from edgepress.compress import calibration
     from edgepress.compress.tflite_quant import quantize_static
 
     # The stored samples are in the PyTorch module's layout; an NHWC model takes them channels-last.
     inputs = tuple(a.transpose(0, 2, 3, 1) if nhwc and a.ndim == 4 else a for a in calibration.load(recipe["calibration_file"]))
     try:
-        return quantize_static(float_path, path, inputs, per_channel=recipe.get("per_channel", True))
+        bits = 16 if recipe.get("activations") == "int16" else 8
+        return quantize_static(float_path, path, inputs, per_channel=recipe.get("per_channel", True), activation_bits=bits)
     finally:
         float_path.unlink(missing_ok=True)
 

@@ -165,7 +165,8 @@ def _run_tflite(path, x):
     (in_scale, in_zero), (out_scale, out_zero) = inp["quantization"], out["quantization"]
     rows = []
     for sample in x[:, None]:
-        feed = np.clip(np.round(sample / in_scale + in_zero), -128, 127) if in_scale else sample
+        limits = np.iinfo(inp["dtype"]) if in_scale else None
+        feed = np.clip(np.round(sample / in_scale + in_zero), limits.min, limits.max) if in_scale else sample
         interpreter.set_tensor(inp["index"], feed.astype(inp["dtype"]))
         interpreter.invoke()
         got = interpreter.get_tensor(out["index"]).astype(np.float32)
@@ -238,7 +239,21 @@ def test_int16x8_of_a_torch_model_names_the_formats_that_take_it(torch_model, tm
     from edgepress.errors import ConversionError
 
     q = edgepress.quantize(torch_model, "int16x8", calibration=_x(8))
-    with pytest.raises(ConversionError, match="int16x8 .* not supported by ExecuTorch's PT2E quantizer; convert it to ONNX"):
+    with pytest.raises(ConversionError, match="int16x8 .* not supported by ExecuTorch's PT2E quantizer; convert it to ONNX .* or TFLite"):
         edgepress.convert(q, ["executorch"], out_dir=tmp_path)
-    (made,) = edgepress.convert(q, ["onnx"], out_dir=tmp_path)
-    assert made.report["quantization"]["activations"] == "int16"
+    onnx_made, tflite_made = edgepress.convert(q, ["onnx", "tflite"], out_dir=tmp_path)
+    assert onnx_made.report["quantization"]["activations"] == "int16"
+    assert tflite_made.report["quantization"]["activations"] == "int16" and tflite_made.path.name == "resnet_tiny_int16x8.tflite"
+
+
+@pytest.mark.slow
+def test_int16x8_tflite_of_a_torch_model_is_closer_to_float_than_int8(torch_model, tmp_path):
+    import torch
+    from ai_edge_litert.interpreter import Interpreter
+
+    calib, x = _x(32), _x(8, seed=4)
+    int8, int16 = (edgepress.convert(edgepress.quantize(torch_model, mode, calibration=calib), ["tflite"], out_dir=tmp_path)[0] for mode in ("int8", "int16x8"))
+    assert Interpreter(model_path=str(int16.path)).get_input_details()[0]["dtype"] == np.int16
+    with torch.no_grad():
+        ref = torch_model.model.module(torch.from_numpy(x)).numpy()
+    assert np.abs(_run_tflite(int16.path, x) - ref).max() < np.abs(_run_tflite(int8.path, x) - ref).max()
