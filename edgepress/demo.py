@@ -45,18 +45,24 @@ def load_digits_split(test_fraction: float = 0.2) -> DigitsSplit:
     return DigitsSplit(x_tr, y_tr, x_te, y_te)
 
 
-def digits_cnn() -> Any:
-    """Conv-BN-ReLU x2, a residual conv block, global average pooling, a linear classifier."""
+def digits_cnn(width: int = 32) -> Any:
+    """Conv-BN-ReLU x2, a residual conv block, global average pooling, a linear classifier.
+
+    ``width`` is the channel count of the first two convolutions (the head has 64, or
+    ``width`` if larger); the demo uses 32 (28.6k parameters).
+    """
     import torch
     from torch import nn
+
+    head = max(64, width)
 
     class DigitsCNN(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.stem = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU())
-            self.block = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU())
-            self.head = nn.Sequential(nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU())
-            self.classifier = nn.Linear(64, 10)
+            self.stem = nn.Sequential(nn.Conv2d(1, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+            self.block = nn.Sequential(nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+            self.head = nn.Sequential(nn.Conv2d(width, head, 3, stride=2, padding=1), nn.BatchNorm2d(head), nn.ReLU())
+            self.classifier = nn.Linear(head, 10)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             y = self.stem(x)
@@ -73,12 +79,13 @@ def cache_dir() -> Path:
     return Path(root)
 
 
-def trained_digits_cnn(split: DigitsSplit, epochs: int = 12) -> Any:
-    """The demo CNN, trained on ``split`` (or loaded from the cache, weights_only=True)."""
+def trained_digits_cnn(split: DigitsSplit, epochs: int = 12, width: int = 32) -> Any:
+    """The demo CNN (``width`` as in ``digits_cnn``), trained on ``split`` (or loaded from the cache, weights_only=True)."""
     import torch
 
-    model = digits_cnn()
-    weights = cache_dir() / "demo" / f"digits_cnn-v{DEMO_WEIGHTS_VERSION}.pt"
+    model = digits_cnn(width)
+    suffix = "" if width == 32 else f"-w{width}"
+    weights = cache_dir() / "demo" / f"digits_cnn-v{DEMO_WEIGHTS_VERSION}{suffix}.pt"
     if weights.exists():
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         return model.eval()
