@@ -49,7 +49,7 @@ def digits_cnn(width: int = 32) -> Any:
     """Conv-BN-ReLU x2, a residual conv block, global average pooling, a linear classifier.
 
     ``width`` is the channel count of the first two convolutions (the head has 64, or
-    ``width`` if larger); the demo uses 32 (28.6k parameters).
+    ``width`` if larger); the demo uses 32 (29k parameters).
     """
     import torch
     from torch import nn
