@@ -127,29 +127,21 @@ def input_layer_weights(path: Path, skip: frozenset[str] = frozenset()) -> list[
 def leading_convs(path: Path) -> list[str]:
     """Names of the first Conv nodes kept in float: up to two, while they hold <= 1% of the weights.
 
-    The same rule as the TFLite path (``tflite_quant``): in MobileNet-like models the stem
-    conv and the first depthwise carry most of the INT8 error for a tiny share of the
-    weights; on a small net whose first convs are a large share of the model nothing is
-    kept, so the file stays small.
+    The same rule as the TFLite path (``tflite_quant.within_share``): in MobileNet-like
+    models the stem conv and the first depthwise carry most of the INT8 error for a tiny
+    share of the weights; on a small net whose first convs are a large share of the model
+    nothing is kept, so the file stays small.
     """
     import math
 
     import onnx
 
-    from edgepress.compress.tflite_quant import FLOAT_CONVS, FLOAT_SHARE
+    from edgepress.compress.tflite_quant import within_share
 
     graph = onnx.load(str(path), load_external_data=False).graph
     sizes = {i.name: math.prod(i.dims) for i in graph.initializer}
-    budget = FLOAT_SHARE * sum(sizes.values())
-    kept: list[str] = []
-    for node in graph.node:
-        if node.op_type != "Conv" or len(node.input) < 2:
-            continue
-        budget -= sizes.get(node.input[1], 0)
-        if len(kept) == FLOAT_CONVS or budget < 0:
-            break
-        kept.append(node.name)
-    return kept
+    convs = ((n.name, sizes.get(n.input[1], 0)) for n in graph.node if n.op_type == "Conv" and len(n.input) > 1)
+    return within_share(convs, sum(sizes.values()))
 
 
 def quantize_dynamic(src: Path, dst: Path, per_channel: bool = True) -> dict[str, Any]:

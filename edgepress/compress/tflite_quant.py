@@ -29,9 +29,9 @@ import io
 import os
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 FLOAT_CONVS = 2  # leading convolutions kept in float (see the module docstring) ...
 FLOAT_SHARE = 0.01  # ... while they hold at most this fraction of the model's weights
 CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+T = TypeVar("T")
 
 
 def quantize_static(
@@ -71,6 +72,21 @@ def quantize_static(
     }
 
 
+def within_share(convs: Iterable[tuple[T, int]], total: int, count: int = FLOAT_CONVS, share: float = FLOAT_SHARE) -> list[T]:
+    """The first ``count`` of ``convs`` ((conv, filter size) in execution order) while together they hold at most ``share`` of ``total`` weights.
+
+    The one rule for both TFLite (here) and ONNX (``onnx_quant.leading_convs``).
+    """
+    budget = share * total
+    kept: list[T] = []
+    for conv, size in convs:
+        budget -= size
+        if len(kept) == count or budget < 0:
+            break
+        kept.append(conv)
+    return kept
+
+
 def leading_convs(path: Path, count: int, share: float) -> list[tuple[str, str]]:
     """(``OP#index``, quantizer scope) of up to ``count`` first convolutions holding at most ``share`` of the weights."""
     import numpy as np
@@ -79,18 +95,18 @@ def leading_convs(path: Path, count: int, share: float) -> list[tuple[str, str]]
     model = fb.read_model(str(path))
     graph = model.subgraphs[0]
     sizes = [int(np.prod(t.shape)) if model.buffers[t.buffer].data is not None else 0 for t in graph.tensors]
-    budget = share * sum(sizes)
-    found: list[tuple[str, str]] = []
-    for index, op in enumerate(graph.operators):  # in execution order
-        kind = fb.TFL_OP_CODE_TO_NAME.get(model.operatorCodes[op.opcodeIndex].builtinCode)
-        if kind not in CONVS:
-            continue
-        budget -= sizes[op.inputs[1]]  # the filter
-        scope = fb.get_op_scope(op, graph.tensors)  # what recipe regexes are matched against
-        if len(found) == count or budget < 0 or not scope:
-            break
-        found.append((f"{kind.value}#{index}", scope))
-    return found
+
+    def convs() -> Iterator[tuple[tuple[str, str], int]]:
+        for index, op in enumerate(graph.operators):  # in execution order
+            kind = fb.TFL_OP_CODE_TO_NAME.get(model.operatorCodes[op.opcodeIndex].builtinCode)
+            if kind not in CONVS:
+                continue
+            scope = fb.get_op_scope(op, graph.tensors)  # what recipe regexes are matched against
+            if not scope:
+                return  # a conv the recipe cannot address ends the float prefix
+            yield (f"{kind.value}#{index}", scope), sizes[op.inputs[1]]  # the filter's size
+
+    return within_share(convs(), sum(sizes), count, share)
 
 
 def _calibrate(src: Path, recipe: Any, inputs: tuple[np.ndarray, ...]) -> dict[str, Any]:
