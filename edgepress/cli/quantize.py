@@ -43,6 +43,7 @@ def command(
     from edgepress.sweeps.select import parse_drop
 
     budget = parse_drop(max_drop) if max_drop is not None else None
+    _check_choices(method, activations)
     formats = [Format.parse(name) for name in split_list(to)]
     for path, what in ((data, "--data"), (eval_data, "--eval")):
         if path is not None and not path.exists():
@@ -52,6 +53,8 @@ def command(
         raise BadInputError("--max-drop guards ONNX Runtime quantization; use --to onnx (the default) or drop --max-drop")
     if source.format is Format.ONNX and formats != [Format.ONNX]:
         raise BadInputError("an ONNX model quantizes to ONNX only; quantize the PyTorch or Keras original for other formats")
+    if budget is not None and data is None and eval_data is None:
+        raise BadInputError("--max-drop needs data to score on: pass --eval (labels give accuracy) or --data")
     options = _options(mode, data, samples, method, activations, not per_tensor, keep_float, budget, relative, eval_data)
     with step(f"quantizing {source.name} ({mode})", quiet):
         made = _quantize(source, mode, formats, out, options)
@@ -61,6 +64,15 @@ def command(
             _print_guard(artifact.report["guard"])
     if any("accuracy_guard_failed" in a.report.get("flags", []) for a in made):
         raise typer.Exit(1)
+
+
+def _check_choices(method: str, activations: str) -> None:
+    """Refuse bad flag values in the flags' own words (the pass would name its option instead)."""
+    from edgepress.compress.quantize import Activations, Calibration
+
+    for flag, value, allowed in (("--method", method, Calibration), ("--activations", activations, Activations)):
+        if value not in {m.value for m in allowed}:
+            raise BadInputError(f"{flag} must be one of {', '.join(m.value for m in allowed)}, got {value!r}")
 
 
 def _options(mode: str, data: Path | None, samples: int, method: str, activations: str, per_channel: bool, keep_float: str,

@@ -25,6 +25,8 @@ Three defaults protect accuracy on image models:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -62,9 +64,7 @@ class StaticOptions:
 
 def check_quantizable(path: Path) -> None:
     """Refuse a model with no layer ORT quantizes (no Conv, MatMul, Gemm, ...)."""
-    import onnx
-
-    ops = {n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node}
+    ops = {n.op_type for n in _graph(path).node}
     if not ops & QUANTIZABLE_OPS:
         raise BadInputError(
             f"the model has no quantizable layers (found ops: {', '.join(sorted(ops)) or 'none'}; "
@@ -96,14 +96,16 @@ def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names:
     with tempfile.TemporaryDirectory(prefix="edgepress-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         note = preprocess(src, pre)
-        leading = leading_convs(pre) if opts.leading_float else []
-        seven_bit = input_layer_weights(pre, skip=frozenset(leading)) if opts.input_layers_7bit and opts.activations == "uint8" else []
+        graph = _graph(pre)  # read once for both rules below
+        leading = leading_convs(graph) if opts.leading_float else []
+        seven_bit = input_layer_weights(graph, skip=frozenset(leading)) if opts.input_layers_7bit and opts.activations == "uint8" else []
         extra = {**extra, "TensorQuantOverrides": {**{w: [{"reduce_range": True}] for w in seven_bit}, **extra.get("TensorQuantOverrides", {})}}
-        ort_static(
-            str(pre), str(dst), ort_reader(inputs, names), quant_format=QuantFormat.QDQ, per_channel=opts.per_channel,
-            activation_type=act, weight_type=QuantType.QInt8, calibrate_method=methods[opts.method],
-            nodes_to_exclude=[*opts.keep_float, *leading] or None, extra_options=extra,
-        )
+        with contextlib.redirect_stdout(io.StringIO()):  # ORT's histogram calibrators print progress to stdout
+            ort_static(
+                str(pre), str(dst), ort_reader(inputs, names), quant_format=QuantFormat.QDQ, per_channel=opts.per_channel,
+                activation_type=act, weight_type=QuantType.QInt8, calibrate_method=methods[opts.method],
+                nodes_to_exclude=[*opts.keep_float, *leading] or None, extra_options=extra,
+            )
         report = {"quantizer": "onnxruntime quantize_static (QDQ)", **opts.to_dict(), "weights": "int8", "samples": int(inputs[0].shape[0])}
         report["weights_7bit"], report["float_ops"] = seven_bit, leading
         report["sensitivity"] = sensitivity(pre, dst, inputs, names)
@@ -111,11 +113,14 @@ def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names:
     return report | ({"note": note} if note else {})
 
 
-def input_layer_weights(path: Path, skip: frozenset[str] = frozenset()) -> list[str]:
-    """Weight initializers of the Conv/Gemm/MatMul nodes (not in ``skip``) that read a graph input directly."""
+def _graph(path: Path) -> Any:
     import onnx
 
-    graph = onnx.load(str(path), load_external_data=False).graph
+    return onnx.load(str(path), load_external_data=False).graph
+
+
+def input_layer_weights(graph: Any, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Weight initializers of the Conv/Gemm/MatMul nodes (not in ``skip``) that read a graph input directly."""
     initializers = {i.name for i in graph.initializer}
     inputs = {i.name for i in graph.input} - initializers
     return [
@@ -124,7 +129,7 @@ def input_layer_weights(path: Path, skip: frozenset[str] = frozenset()) -> list[
     ]
 
 
-def leading_convs(path: Path) -> list[str]:
+def leading_convs(graph: Any) -> list[str]:
     """Names of the first Conv nodes kept in float: up to two, while they hold <= 1% of the weights.
 
     The same rule as the TFLite path (``tflite_quant.within_share``): in MobileNet-like
@@ -134,11 +139,8 @@ def leading_convs(path: Path) -> list[str]:
     """
     import math
 
-    import onnx
-
     from edgepress.compress.tflite_quant import within_share
 
-    graph = onnx.load(str(path), load_external_data=False).graph
     sizes = {i.name: math.prod(i.dims) for i in graph.initializer}
     convs = ((n.name, sizes.get(n.input[1], 0)) for n in graph.node if n.op_type == "Conv" and len(n.input) > 1)
     return within_share(convs, sum(sizes.values()))
@@ -200,9 +202,7 @@ def _or_top(db: float | None) -> float:
 
 
 def _producers(path: Path) -> dict[str, tuple[str, str]]:
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
+    graph = _graph(path)
     return {out: (n.op_type, n.name) for n in graph.node for out in n.output}
 
 
@@ -217,8 +217,6 @@ def _db(value: Any) -> float | None:
 
 def quantize_recorded(recipe: dict[str, Any], path: Path) -> dict[str, Any]:
     """Quantize an exported fp32 ONNX file in place as a PyTorch handle's recipe says."""
-    import onnx
-
     from edgepress.compress.calibration import load
 
     with tempfile.TemporaryDirectory(prefix="edgepress-quant-") as tmp:
@@ -228,7 +226,7 @@ def quantize_recorded(recipe: dict[str, Any], path: Path) -> dict[str, Any]:
         elif recipe["mode"] == "int8_dynamic":
             report = quantize_dynamic(path, out, recipe.get("per_channel", True))
         else:
-            graph = onnx.load(str(path), load_external_data=False).graph
+            graph = _graph(path)
             initializers = {i.name for i in graph.initializer}
             names = tuple(i.name for i in graph.input if i.name not in initializers)
             opts = StaticOptions(

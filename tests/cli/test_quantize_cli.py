@@ -27,6 +27,14 @@ def test_max_drop_recovers_and_prints_what_it_changed(cli, trap_onnx, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").glob("*.onnx")) == ["trap_int8.onnx"]
 
 
+def test_quiet_prints_only_the_path(cli, onnx_artifact, tmp_path):
+    # The default percentile calibration runs ORT's histogram calibrator, which prints progress.
+    np.save(tmp_path / "calib.npy", _x(16))
+    proc = cli("quantize", onnx_artifact.path, "--data", "calib.npy", "--out", "out", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["out/resnet_tiny_int8.onnx"]
+
+
 def test_torch_model_to_two_formats(cli, pt2_path, tmp_path):
     np.save(tmp_path / "calib.npy", _x(16))
     proc = cli("quantize", pt2_path, "--data", "calib.npy", "--to", "onnx,executorch", "--out", "out", "-q")
@@ -43,6 +51,9 @@ def test_torch_model_to_two_formats(cli, pt2_path, tmp_path):
         (("{onnx}", "--data", "{bad}"), "expects samples shaped"),
         (("{onnx}", "--mode", "int4"), "unknown quantization mode"),
         (("{onnx}", "--max-drop", "150%"), "--max-drop must be between 0 and 1"),
+        (("{onnx}", "--max-drop", "1%"), "--max-drop needs data to score on: pass --eval"),
+        (("{onnx}", "--method", "mse"), "--method must be one of minmax, entropy, percentile, got 'mse'"),
+        (("{onnx}", "--activations", "int4"), "--activations must be one of uint8, int8, int16"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(cli, args, message, pt2_path, onnx_artifact, tmp_path):
