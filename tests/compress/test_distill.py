@@ -39,8 +39,11 @@ def test_distillation_wins_accuracy_back(digits_model, pruned, small_data, digit
 def test_training_is_seeded(pruned, small_data):
     runs = [edgepress.distill(teacher=None, student=pruned, data=small_data, epochs=1, seed=3, progress=False) for _ in range(2)]
     assert runs[0].sha256 == runs[1].sha256
+    assert runs[0].report["training"] == runs[1].report["training"]
     other = edgepress.distill(teacher=None, student=pruned, data=small_data, epochs=1, seed=4, progress=False)
-    assert other.sha256 != runs[0].sha256
+    # Compare the runs, not the weights kept: when an epoch does not beat the starting
+    # validation score, distill returns the student's own weights, whatever the seed.
+    assert other.report["training"]["train_loss"] != runs[0].report["training"]["train_loss"]
 
 
 def test_plain_fine_tuning_and_early_stopping(pruned, small_data):
