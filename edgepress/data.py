@@ -8,6 +8,8 @@ batch-first: ``x[i]`` is one sample.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,22 +44,52 @@ def load_file(path: str | Path, spec: InputSpec) -> EvalData:
     path = Path(path)
     if not path.exists():
         raise DataError(f"data file {path} does not exist")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path} is not a readable .npz/.npy file: {exc}") from None
-    if isinstance(loaded, np.ndarray):
-        return from_arrays(loaded, None, spec)
-    with loaded:
+    with _opened(path) as loaded:
+        if isinstance(loaded, np.ndarray):
+            return from_arrays(loaded, None, spec)
         names = spec.names
         if len(names) == 1 and "x" in loaded.files:
-            inputs: Any = loaded["x"]
-        elif all(n in loaded.files for n in names):
-            inputs = tuple(loaded[n] for n in names)
-        else:
+            names = ("x",)
+        elif not all(n in loaded.files for n in names):
             raise DataError(f"{path} has arrays {loaded.files}; expected 'x' or the input names {list(names)}")
-        labels = loaded["y"] if "y" in loaded.files else None
-        return from_arrays(inputs, labels, spec)
+        inputs = _read(path, loaded, tuple(names))
+        labels = _read(path, loaded, ("y",))[0] if "y" in loaded.files else None
+    return from_arrays(inputs, labels, spec)
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[Any]:
+    """``np.load`` without pickles; an unreadable file becomes a DataError that says why."""
+    import numpy as np
+
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        # numpy raises EOFError for an empty file; uncaught, click reads it as Ctrl-D ("Aborted.")
+        raise DataError(_unreadable(path, exc)) from None
+    if isinstance(loaded, np.ndarray):
+        yield loaded
+        return
+    with loaded:
+        yield loaded
+
+
+def _read(path: Path, loaded: Any, names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """The named arrays of an open ``.npz`` (each is read, and may fail, only here)."""
+    try:
+        return tuple(loaded[n] for n in names)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(_unreadable(path, exc)) from None
+
+
+def _unreadable(path: Path, exc: BaseException) -> str:
+    if "Object arrays" in str(exc):
+        return f"{path} holds a Python-object array, which edgepress does not load (unpickling can run code); save numeric arrays with numpy.savez"
+    if isinstance(exc, EOFError) or (path.is_file() and path.stat().st_size == 0):
+        return f"{path} is empty (0 bytes); expected a .npz or .npy file written by numpy.savez or numpy.save"
+    if "pickled" in str(exc):  # numpy's guess for a file that is neither .npz nor .npy
+        return f"{path} is not a readable .npz/.npy file (it is neither a numpy zip nor a .npy array); write it with numpy.savez or numpy.save"
+    return f"{path} is not a readable .npz/.npy file: {exc}"
 
 
 def from_arrays(inputs: Any, labels: Any, spec: InputSpec) -> EvalData:
@@ -102,7 +134,25 @@ def _check_input(array: np.ndarray, tensor: Any) -> np.ndarray:
     want_dtype = np.dtype(tensor.dtype)
     if array.dtype != want_dtype and not np.can_cast(array.dtype, want_dtype, casting="same_kind"):
         raise DataError(f"input {tensor.name!r} expects {want_dtype}; the data is {array.dtype}")
-    return np.ascontiguousarray(array.astype(want_dtype, copy=False))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is reported by _check_finite
+        cast = np.ascontiguousarray(array.astype(want_dtype, copy=False))
+    return _check_finite(cast, f"input {tensor.name!r}")
+
+
+def _check_finite(array: np.ndarray, what: str) -> np.ndarray:
+    """Refuse NaN or infinite inputs: drift, accuracy and calibration ranges would all be NaN."""
+    import numpy as np
+
+    if array.dtype.kind not in "fc":
+        return array
+    bad = ~np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1)
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise DataError(
+            f"{what}: {int(bad.sum())} of {array.shape[0]} samples hold NaN or infinite values as {array.dtype} (the first is sample {first}); "
+            "edgepress measures and calibrates on finite numbers only: fix or drop those samples"
+        )
+    return array
 
 
 def _check_labels(labels: Any, count: int) -> np.ndarray | None:
@@ -115,7 +165,32 @@ def _check_labels(labels: Any, count: int) -> np.ndarray | None:
         raise DataError(f"labels must be one integer per sample ({count}); got shape {labels.shape}")
     if labels.dtype.kind not in "iu":
         raise DataError(f"labels must be integers (class indices); got {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise DataError(f"labels must be class indices 0, 1, 2, ...; sample {int(labels.argmin())} has label {int(labels.min())}")
     return labels
+
+
+def check_label_classes(labels: np.ndarray | None, logits: np.ndarray) -> None:
+    """Refuse labels beyond the model's classes (accuracy would read 0% without saying why).
+
+    ``logits`` is the model's first output, ``samples x classes``; other outputs have no classes to check.
+    """
+    classes = label_classes_exceeded(labels, logits)
+    if classes is not None and labels is not None:
+        raise DataError(
+            f"labels go up to {int(labels.max())}, but the model's first output has {classes} classes (0 to {classes - 1}); "
+            "labels y must be class indices of that output"
+        )
+
+
+def label_classes_exceeded(labels: np.ndarray | None, logits: np.ndarray) -> int | None:
+    """The class count of a classifier output that some label is out of range for, else None."""
+    import numpy as np
+
+    logits = np.asarray(logits)
+    if labels is None or not labels.size or logits.ndim != 2 or logits.shape[1] < 2:
+        return None
+    return int(logits.shape[1]) if int(labels.max()) >= logits.shape[1] else None
 
 
 def training_arrays(data: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -146,13 +221,12 @@ def _npz_training_arrays(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     if not path.exists():
         raise DataError(f"training data file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as loaded:
-            if not {"x", "y"} <= set(loaded.files):
-                raise DataError(f"{path} has arrays {loaded.files}; training data needs 'x' (inputs) and 'y' (integer labels)")
-            return _check_training(loaded["x"], loaded["y"])
-    except (ValueError, OSError, zipfile.BadZipFile, AttributeError) as exc:
-        raise DataError(f"{path} is not a readable .npz file with x and y: {exc}") from None
+    with _opened(path) as loaded:
+        files = [] if isinstance(loaded, np.ndarray) else loaded.files
+        if not {"x", "y"} <= set(files):
+            raise DataError(f"{path} has arrays {files or ['(one .npy array)']}; training data needs 'x' (inputs) and 'y' (integer labels)")
+        x, y = _read(path, loaded, ("x", "y"))
+    return _check_training(x, y)
 
 
 def _as_numpy(value: Any) -> np.ndarray:
@@ -168,7 +242,7 @@ def _check_training(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
         raise DataError("the training data holds no samples")
     import numpy as np
 
-    return x, np.asarray(_check_labels(y, int(x.shape[0])))
+    return _check_finite(np.asarray(x), "the training inputs x"), np.asarray(_check_labels(y, int(x.shape[0])))
 
 
 def calibration_data(data: Any, spec: InputSpec, count: int | None = None, seed: int = 0) -> EvalData:

@@ -137,16 +137,35 @@ def from_factory(factory: str, weights: str | Path | None, input_shape: Sequence
     """
     import torch
 
-    module_name, _, func_name = factory.partition(":")
+    module = _call_factory(factory)
+    if not isinstance(module, torch.nn.Module):
+        raise BadInputError(f"the factory {factory!r} returned a {type(module).__name__}; it must return a torch.nn.Module")
+    if weights is not None:
+        state = _load_weights(Path(weights))
+        try:
+            module.load_state_dict(state)
+        except (RuntimeError, TypeError, ValueError) as exc:  # missing or unexpected keys, shape mismatches
+            raise BadInputError(f"the weights in {weights} do not fit the model {factory!r} builds: {_first_line(exc)}") from None
+    return from_torch(module, torch.zeros(*input_shape), name=factory.partition(":")[2])
+
+
+def _call_factory(factory: Any) -> Any:
+    """Import and call ``package.module:function``; whatever the user's code raises becomes one clear error."""
+    module_name, _, func_name = factory.partition(":") if isinstance(factory, str) else ("", "", "")
     if not module_name or not func_name:
-        raise BadInputError(f"--factory must look like package.module:function, got {factory!r}")
+        raise BadInputError(f"a factory must look like package.module:function, got {factory!r}")
     try:
-        module = getattr(importlib.import_module(module_name), func_name)()
+        func = getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as exc:
         raise BadInputError(f"cannot use factory {factory!r}: {exc}") from None
-    if weights is not None:
-        module.load_state_dict(_load_weights(Path(weights)))
-    return from_torch(module, torch.zeros(*input_shape), name=func_name)
+    if not callable(func):
+        raise BadInputError(f"cannot use factory {factory!r}: it is a {type(func).__name__}, not a function that builds the model")
+    try:
+        return func()
+    except Exception as exc:  # the user's code may raise anything; it is theirs to fix, not an edgepress crash
+        raise BadInputError(
+            f"the factory {factory!r} raised {type(exc).__name__}: {_first_line(exc)}; it must build the model when called with no arguments"
+        ) from None
 
 
 def guess_layout(shape: Sequence[Any], prefer: str) -> str | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgepress.artifact import Artifact
-from edgepress.data import EvalData, from_arrays, load_file, random_inputs
+from edgepress.data import EvalData, check_label_classes, from_arrays, label_classes_exceeded, load_file, random_inputs
 from edgepress.drift import Drift, accuracy, compare
 from edgepress.errors import EdgepressError
 from edgepress.layouts import adapt_inputs
@@ -129,6 +129,8 @@ def bench(
     spec_source = reference or arts[0]
     evaluation = prepare_data(data, spec_source)
     ref_out = reference_outputs(reference, evaluation.inputs) if reference is not None else None
+    if ref_out is not None:
+        check_label_classes(evaluation.labels, ref_out[0])  # before any cell is measured
     ref_stats = stats_or_none(reference) if reference is not None else None
     results = []
     for tgt in targets:
@@ -192,6 +194,9 @@ def _fill(result: BenchResult, art: Artifact, tgt: Target, data: EvalData, ref_o
     result.peak_rss_bytes, result.peak_rss_method = raw["peak_rss_bytes"], raw["peak_rss_method"]
     result.env = {**result.env, **raw["env"]}
     result.accuracy = accuracy(measured.outputs[0], data.labels)
+    if label_classes_exceeded(data.labels, measured.outputs[0]) is not None:
+        result.flags.append("labels_out_of_range")  # without a reference, the classes are known only now
+        result.accuracy = None
     if ref_out is not None:
         result.drift = compare(measured.outputs, ref_out)
         result.reference_accuracy = accuracy(ref_out[0], data.labels)

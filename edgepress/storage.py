@@ -10,6 +10,7 @@ the work.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -19,19 +20,93 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from edgepress.artifact import Artifact, Format, InputSpec, sha256_of_files
+from edgepress.errors import BadInputError
 
 SIDECAR_DIR = ".edgepress"  # hidden, so `edgepress bench OUT/*` sees only models
 
 
+def check_writable_dir(path: str | Path, option: str) -> Path:
+    """Refuse a folder edgepress could not create or write into, before any work starts.
+
+    Creates nothing: missing folders are not made, and the probe file written into the
+    nearest existing folder is removed at once.
+
+    Example:
+        >>> check_writable_dir("out", "--out")
+        PosixPath('out')
+    """
+    path = Path(path)
+    if os.path.lexists(path) and not path.is_dir():
+        raise BadInputError(f"{option} {path} is a file, not a folder; name a folder (it is created if missing) or move the file away")
+    _check_nearest_folder(path, option)
+    return path
+
+
+def check_writable_file(path: str | Path, option: str, example: str = "results.json") -> Path:
+    """Refuse a file path edgepress could not write, before any work starts (creates nothing).
+
+    Example:
+        >>> check_writable_file("results.json", "--json")
+        PosixPath('results.json')
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise BadInputError(f"{option} {path} is a folder, not a file; name a file instead, e.g. {path / example}")
+    if os.path.lexists(path) and not path.exists():
+        raise BadInputError(f"{option} {path} is a broken symbolic link; remove it or name another file")
+    _check_nearest_folder(path.parent, option, shown=path)
+    return path
+
+
+def _check_nearest_folder(path: Path, option: str, shown: Path | None = None) -> None:
+    """The nearest existing folder at or above ``path`` must be a folder edgepress can write in."""
+    shown = shown or path
+    nearest = next(p for p in (path.absolute(), *path.absolute().parents) if os.path.lexists(p))
+    if not nearest.is_dir():
+        raise BadInputError(f"{option} {shown}: {nearest} is a file, so no folder can be made there; choose a path under a folder")
+    # os.access alone is not enough: root passes it on a read-only mount, and /proc or /sys pass it too.
+    problem = _probe(nearest)
+    if problem or not os.access(nearest, os.W_OK | os.X_OK):
+        raise BadInputError(f"{option} {shown}: cannot write in {nearest} ({problem or 'permission denied'}); choose a writable location")
+
+
+def _probe(folder: Path) -> str | None:
+    """Why a file cannot be made in ``folder`` (None if it can); the probe file is removed at once."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".edgepress-probe-", dir=folder)
+    except OSError as exc:  # /proc answers ENOENT for a folder that exists
+        return "it does not accept new files" if exc.errno == errno.ENOENT else exc.strerror or type(exc).__name__
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
 @contextmanager
 def staging_dir(out_dir: Path) -> Iterator[Path]:
-    """A temporary folder on the same filesystem as ``out_dir``, removed afterwards."""
+    """A temporary folder on the same filesystem as ``out_dir``, removed afterwards.
+
+    When the work fails, the folders this call created are removed too if they are
+    still empty, so a failed job does not leave an empty output folder behind.
+    """
+    created = [p for p in (out_dir, *out_dir.parents) if not os.path.lexists(p)]  # deepest first
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:
         yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(created)
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another job wrote there) or already gone: keep it
+            return
 
 
 def publish(staged: Artifact, out_dir: Path, cache_key: str) -> Artifact:
@@ -77,10 +152,14 @@ def write_json_atomic(path: Path, data: object) -> None:
     """Write JSON via a temp file and rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, default=str)
-        handle.write("\n")
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, default=str)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:  # a failed rename (path is a folder, disk full) must not leave the temp file
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _atomic_move(src: Path, dst: Path) -> Path:

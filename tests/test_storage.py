@@ -34,14 +34,18 @@ def test_tampered_file_is_not_reused(tmp_path):
 
 
 def test_failed_pass_leaves_nothing_behind(tmp_path):
-    out = tmp_path / "out"
-    try:
-        with staging_dir(out) as tmp:
-            (tmp / "half.onnx").write_bytes(b"half")
-            raise RuntimeError("converter died")
-    except RuntimeError:
-        pass
-    assert list(out.iterdir()) == []
+    out = tmp_path / "new" / "out"
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    for folder in (out, existing):
+        try:
+            with staging_dir(folder) as tmp:
+                (tmp / "half.onnx").write_bytes(b"half")
+                raise RuntimeError("converter died")
+        except RuntimeError:
+            pass
+    # the folders the failed pass created are gone; the one the user had is kept, empty
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing"] and list(existing.iterdir()) == []
 
 
 def test_write_json_atomic_replaces_whole_file(tmp_path):

@@ -31,8 +31,11 @@ def command(
     from edgepress.measure import bench
     from edgepress.report.results import results_document, write_results
     from edgepress.report.table import results_table
+    from edgepress.storage import check_writable_file
     from edgepress.targets.base import RunSettings
 
+    if json_out and json_out != "-":
+        check_writable_file(json_out, "--json")  # before the measurement, not after it
     settings = _settings(RunSettings, threads, iters, min_seconds, warmup)
     shape = parse_shape(input_shape)
     arts = [intake.load(p, input_shape=shape) for p in _models_only(artifacts)]

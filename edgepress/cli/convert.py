@@ -28,10 +28,12 @@ def command(
 
     from edgepress.api import ConversionFailure
     from edgepress.artifact import Format
+    from edgepress.storage import check_writable_dir
 
     formats = split_list(to)
     if [f.lower() for f in formats] != ["all"]:
         formats = [Format.parse(name).value for name in formats]  # before any slow loading
+    check_writable_dir(out, "--out")  # before any slow loading
     source = model_from_args(model, factory, weights, input_shape)
     with step(f"converting {source.name} to {', '.join(formats)}", quiet):
         made = convert(source, formats, out_dir=out, errors="collect")

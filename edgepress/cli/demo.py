@@ -18,7 +18,9 @@ def command(
     """Train a small CNN on scikit-learn's digits, convert it to every format, measure it, write the HTML report."""
     from edgepress.demo import run_demo
     from edgepress.report.table import results_table
+    from edgepress.storage import check_writable_dir
 
+    check_writable_dir(out, "--out")
     def progress(message: str) -> None:
         if not quiet:
             err_console.print(f"[dim]·[/] {message}", highlight=False)

@@ -40,6 +40,7 @@ def command(
     An ONNX model is quantized with ONNX Runtime into OUT/<name>_<mode>.onnx. A PyTorch or Keras model is quantized by each format's own quantizer (--to), calibrated on the same samples. --max-drop runs on ONNX: a PyTorch or Keras model is exported to ONNX first.
     """
     from edgepress.artifact import Format
+    from edgepress.storage import check_writable_dir
     from edgepress.sweeps.select import parse_drop
 
     budget = parse_drop(max_drop) if max_drop is not None else None
@@ -48,6 +49,7 @@ def command(
     for path, what in ((data, "--data"), (eval_data, "--eval")):
         if path is not None and not path.exists():
             raise BadInputError(f"{what} file not found: {path}")
+    check_writable_dir(out, "--out")
     source = model_from_args(model, factory, weights, input_shape)
     if budget is not None and formats != [Format.ONNX]:
         raise BadInputError("--max-drop guards ONNX Runtime quantization; use --to onnx (the default) or drop --max-drop")

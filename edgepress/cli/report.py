@@ -20,8 +20,12 @@ def command(
 ) -> None:
     """Render reports from results JSON. Without --html/--md/--csv, writes report.html."""
     from edgepress.report.writer import write_report
+    from edgepress.storage import check_writable_file
 
     if html is None and md is None and csv is None:
         html = Path("report.html")
+    for option, path in (("--html", html), ("--md", md), ("--csv", csv)):
+        if path is not None:
+            check_writable_file(path, option, example=f"report.{option[2:]}")
     for path in write_report(results, html=html, md=md, csv=csv, title=title):
         console.print(f"report: {path}", highlight=False, soft_wrap=True)

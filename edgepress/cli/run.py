@@ -18,8 +18,10 @@ def command(
 ) -> None:
     """Run a recipe (e.g. prune -> distill -> quantize -> convert) and print what each step made."""
     from edgepress.recipe_file import RecipeFile, run_recipe
+    from edgepress.storage import check_writable_dir
 
-    RecipeFile.read(recipe)  # bad recipes fail here, before any slow import or training
+    spec = RecipeFile.read(recipe)  # bad recipes fail here, before any slow import or training
+    check_writable_dir(out or spec.out_dir, "--out" if out else f"{recipe}'s [output] dir")
 
     def progress(message: str) -> None:
         if not quiet:

@@ -23,11 +23,13 @@ def command(
 ) -> None:
     """Run recipes x formats x targets, cached by content: an interrupted sweep resumes, a repeated one is instant."""
     from edgepress.errors import BadInputError
+    from edgepress.storage import check_writable_dir
     from edgepress.sweeps.run import sweep
     from edgepress.sweeps.select import parse_drop
 
     if jobs is not None and jobs < 1:
         raise BadInputError(f"--jobs must be at least 1, got {jobs}")
+    check_writable_dir(out, "--out")
     budget = parse_drop(max_drop) if max_drop is not None else None
 
     def progress(line: str) -> None:

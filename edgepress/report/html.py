@@ -27,6 +27,7 @@ FLAG_HELP = {
     "noisy": "latency varied by more than 20% (coefficient of variation): re-run on a quieter machine before comparing",
     "emulated": "ran under an emulator: timings are not comparable with real hardware and are kept out of speed comparisons",
     "fallback_ops": "some operators were not delegated to the accelerated backend and run on slower fallback kernels",
+    "labels_out_of_range": "some labels are not class indices of the model's output, so no accuracy is given: check the data's y",
     "error": "the cell failed; its error is shown in the target's table",
 }
 OPEN_REPORT_KEYS = ("delegated_ops", "fallback_ops")

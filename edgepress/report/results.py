@@ -6,17 +6,20 @@ rendered from this JSON only.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgepress.measure import BenchResult
+from edgepress.drift import Drift
+from edgepress.measure import BenchResult, LatencyStats
 from edgepress.errors import BadInputError
-from edgepress.storage import write_json_atomic
+from edgepress.storage import check_writable_file, write_json_atomic
 
 SCHEMA_VERSION = 1
+ARTIFACT_KEYS = ("path", "format", "sha256", "size_bytes")  # what the reports read of every artifact
 
 
 def results_document(results: Sequence[BenchResult]) -> dict[str, Any]:
@@ -33,7 +36,7 @@ def results_document(results: Sequence[BenchResult]) -> dict[str, Any]:
 
 def write_results(path: str | Path, results: Sequence[BenchResult]) -> Path:
     """Write results JSON atomically; returns the path."""
-    path = Path(path)
+    path = check_writable_file(path, "the results file")
     write_json_atomic(path, results_document(results))
     return path
 
@@ -50,4 +53,41 @@ def read_results(path: str | Path) -> list[BenchResult]:
     version = document.get("schema_version") if isinstance(document, dict) else None
     if version != SCHEMA_VERSION:
         raise BadInputError(f"{path} has schema_version {version!r}; this edgepress reads version {SCHEMA_VERSION}")
-    return [BenchResult.from_dict(r) for r in document["results"]]
+    cells = document.get("results")
+    if not isinstance(cells, list):
+        raise BadInputError(f"{path} does not fit results schema version {SCHEMA_VERSION}: 'results' must be a list of results, found {type(cells).__name__}")
+    return [_result(cell, i, path) for i, cell in enumerate(cells)]
+
+
+def _result(cell: Any, index: int, path: Path) -> BenchResult:
+    """One result, refused with the missing or malformed field named (docs/results-schema.md)."""
+    problem = _schema_problem(cell)
+    if problem is None:
+        try:
+            return BenchResult.from_dict(cell)
+        except (TypeError, ValueError, AttributeError) as exc:
+            problem = str(exc)
+    raise BadInputError(
+        f"{path}: result {index} does not fit results schema version {SCHEMA_VERSION}: {problem}; "
+        "use a file written by edgepress bench --json, demo or sweep"
+    )
+
+
+def _schema_problem(cell: Any) -> str | None:
+    if not isinstance(cell, dict):
+        return f"expected an object, found {type(cell).__name__}"
+    missing = [f"'{k}'" for k in _required(BenchResult) if k not in cell]
+    if not isinstance(cell.get("artifact", {}), dict):
+        return "'artifact' must be an object"
+    missing += [f"'artifact.{k}'" for k in ARTIFACT_KEYS if "artifact" in cell and k not in cell["artifact"]]
+    for key, cls in (("latency_ms", LatencyStats), ("drift", Drift)):
+        value = cell.get(key)
+        if value is not None and not isinstance(value, dict):
+            return f"'{key}' must be an object or null"
+        missing += [f"'{key}.{k}'" for k in _required(cls) if value and k not in value]
+    return f"missing {', '.join(missing)}" if missing else None
+
+
+def _required(cls: type) -> list[str]:
+    """The fields of a dataclass that have no default."""
+    return [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from edgepress.errors import BadInputError
 from edgepress.measure import BenchResult
+from edgepress.storage import check_writable_file
 
 ResultsArg = Sequence[BenchResult] | Sequence[str | Path] | str | Path
 
@@ -58,6 +59,9 @@ def write_report(
 
     if html is None and md is None and csv is None:
         raise BadInputError("write_report needs at least one of html=, md=, csv= (where to write)")
+    for option, target in (("html=", html), ("md=", md), ("csv=", csv)):
+        if target is not None:
+            check_writable_file(target, option, example=f"report.{option[:-1]}")  # every output, before anything is read or written
     cells, sources, created = load_results(results)
     if not cells:
         raise BadInputError("there are no results to report (the results files hold no cells)")
