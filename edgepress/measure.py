@@ -19,14 +19,13 @@ from edgepress.data import EvalData, check_label_classes, from_arrays, label_cla
 from edgepress.drift import Drift, accuracy, compare
 from edgepress.errors import EdgepressError
 from edgepress.layouts import adapt_inputs
-from edgepress.reference import reference_outputs
+from edgepress.reference import reference_outputs, static_batch
 from edgepress.targets.base import RunSettings, Target, resolve_available
 
 if TYPE_CHECKING:
     import numpy as np
 
 NOISY_CV = 0.2  # coefficient of variation above which a run is flagged noisy
-EVAL_BATCH = 32  # batch for the drift pass when the artifact's batch is dynamic
 
 DataArg = EvalData | tuple[Any, Any] | str | Path | Any | None
 Progress = Callable[[str], None]
@@ -208,10 +207,8 @@ def _cell_settings(art: Artifact, settings: RunSettings) -> RunSettings:
     """Use the artifact's static batch size where it has one."""
     from dataclasses import replace
 
-    first = art.input_spec.tensors[0].shape if art.input_spec.tensors else ()
-    if first and isinstance(first[0], int):
-        return replace(settings, batch_size=first[0])
-    return settings
+    fixed = static_batch(art)
+    return replace(settings, batch_size=fixed) if fixed else settings
 
 
 def _static_flags(art: Artifact, tgt: Target, data: EvalData) -> list[str]:

@@ -17,9 +17,20 @@ REFERENCE_BATCH = 64
 
 
 def reference_outputs(reference: Artifact, inputs: tuple[np.ndarray, ...]) -> list[np.ndarray]:
-    """Outputs of ``reference`` on ``inputs`` (batch-first arrays), as float arrays."""
+    """Outputs of ``reference`` on ``inputs`` (batch-first arrays), as float arrays.
+
+    A model exported at a fixed batch (``torch.export`` at batch 1, the default) runs in
+    chunks of that batch; a dynamic-batch model in chunks of ``REFERENCE_BATCH``.
+    """
     run = _runner(reference)
-    return worker.run_batched(run, list(inputs), REFERENCE_BATCH)
+    fixed = static_batch(reference)
+    return worker.run_batched(run, list(inputs), fixed or REFERENCE_BATCH, pad=fixed is not None)
+
+
+def static_batch(art: Artifact) -> int | None:
+    """The batch size a model was exported with, or None when its batch dimension is dynamic."""
+    first = art.input_spec.tensors[0].shape if art.input_spec.tensors else ()
+    return first[0] if first and isinstance(first[0], int) else None
 
 
 def _runner(reference: Artifact) -> RunFn:
@@ -43,8 +54,7 @@ def _torch_module_runner(module: Any) -> RunFn:
     def run(arrays: list[np.ndarray]) -> list[np.ndarray]:
         with torch.inference_mode():
             out = module(*[torch.from_numpy(a) for a in arrays])
-        outs = out if isinstance(out, (tuple, list)) else [out]
-        return [o.detach().float().numpy() for o in outs]
+        return [o.detach().float().numpy() for o in worker.flatten_outputs(out)]
 
     return run
 
@@ -56,7 +66,6 @@ def _keras_runner(reference: Artifact) -> RunFn:
 
     def run(arrays: list[np.ndarray]) -> list[np.ndarray]:
         out = model(arrays[0] if len(arrays) == 1 else arrays, training=False)
-        outs = out if isinstance(out, (tuple, list)) else [out]
-        return [o.numpy() if hasattr(o, "numpy") else o for o in outs]
+        return [o.numpy() if hasattr(o, "numpy") else o for o in worker.flatten_outputs(out)]
 
     return run

@@ -48,11 +48,32 @@ def _write(source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, An
     examples = example_inputs(source, batch=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(program.module(), examples, check_trace=False)
+        traced = torch.jit.trace(_FlatOutputs(program.module()), examples, check_trace=False)
         traced._save_for_lite_interpreter(str(path))
         ops = _op_counts(traced)
     report = {"converter": f"torch.jit {torch.__version__}", "ops": ops, "deprecated": DEPRECATION, "flags": ["deprecated_format"]}
     return (), report
+
+
+def _FlatOutputs(module: Any) -> Any:
+    """``module`` returning its outputs as one flat tuple, in torch.export's order.
+
+    The tracer refuses dict outputs, and the lite interpreter hands back containers the
+    runners would have to guess at; every other format already flattens them this way.
+    """
+    import torch
+
+    from edgepress.targets.worker import flatten_outputs
+
+    class FlatOutputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = module
+
+        def forward(self, *args: Any) -> tuple[Any, ...]:
+            return tuple(flatten_outputs(self.inner(*args)))
+
+    return FlatOutputs()
 
 
 def _op_counts(traced: Any) -> dict[str, int]:

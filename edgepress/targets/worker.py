@@ -222,9 +222,7 @@ def _torch_call(torch, module, device):
             return module(*tensors)
 
     def run(arrays):
-        out = forward(stage(arrays))
-        outs = out if isinstance(out, (tuple, list)) else [out]
-        return [o.detach().float().cpu().numpy() for o in outs]
+        return [o.detach().float().cpu().numpy() for o in flatten_outputs(forward(stage(arrays)))]
 
     if kind == "cuda":
         run.device_timer = _cuda_timer(torch, stage, forward)
@@ -299,15 +297,42 @@ def steady_state(run, feed, warmup, min_iters, min_seconds, max_seconds):
             return samples
 
 
-def run_batched(run, arrays, batch_size):
-    """Run every sample through the model in batches; concatenate each output."""
+def run_batched(run, arrays, batch_size, pad=True):
+    """Run every sample through the model in batches of ``batch_size``; concatenate each output.
+
+    With ``pad`` a short last chunk is filled up by repeating its last sample and the extra
+    rows are dropped again: a model exported at a fixed batch takes no other size.
+    """
     import numpy as np
 
     count = arrays[0].shape[0]
     chunks = []
     for begin in range(0, count, batch_size):
-        chunks.append(run([a[begin : begin + batch_size] for a in arrays]))
+        chunk = [a[begin : begin + batch_size] for a in arrays]
+        real = chunk[0].shape[0]
+        outs = run(fill_batch(chunk, batch_size) if pad else chunk)
+        chunks.append([o[:real] if np.ndim(o) and np.shape(o)[0] == batch_size else o for o in outs])
     return [np.concatenate([np.asarray(c[k]) for c in chunks]) for k in range(len(chunks[0]))]
+
+
+def fill_batch(arrays, batch_size):
+    """The first ``batch_size`` samples, the last one repeated when there are fewer."""
+    import numpy as np
+
+    count = arrays[0].shape[0]
+    if count >= batch_size:
+        return [a[:batch_size] for a in arrays]
+    index = np.minimum(np.arange(batch_size), count - 1)
+    return [a[index] for a in arrays]
+
+
+def flatten_outputs(out):
+    """A model's outputs as a flat list, in the order torch.export flattens them (dicts by insertion)."""
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (tuple, list)):
+        return [leaf for item in out for leaf in flatten_outputs(item)]
+    return [out]
 
 
 def cpu_facts():
@@ -412,7 +437,7 @@ def measure(request):
     device = request.get("device", "cpu")
     run, runtime, version = load_runner(request["format"], request["artifact"], request["threads"], device)
     init_ms = _ms_since(t0)
-    feed = [a[: request["batch_size"]] for a in arrays]
+    feed = fill_batch(arrays, request["batch_size"])
     t0 = time.perf_counter_ns()
     run(feed)
     first_ms = _ms_since(t0)
