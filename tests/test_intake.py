@@ -122,6 +122,19 @@ def test_factory_name_errors():
         from_factory("tests.models:nothing_here", None, (1, 3, 16, 16))
 
 
+def test_factory_failures_are_bad_input(tmp_path):
+    with pytest.raises(BadInputError, match=r"the factory 'os:system' raised TypeError: system\(\) missing"):
+        from_factory("os:system", None, (1, 4))
+    with pytest.raises(BadInputError, match="'os:sep': it is a str, not a function"):
+        from_factory("os:sep", None, (1, 4))
+    with pytest.raises(BadInputError, match="returned a str; it must return a torch.nn.Module"):
+        from_factory("os:getcwd", None, (1, 4))
+    weights = tmp_path / "w.pt"
+    torch.save(torch.nn.Linear(4, 2).state_dict(), weights)
+    with pytest.raises(BadInputError, match="do not fit the model 'tests.models:make_residual_net' builds"):
+        from_factory("tests.models:make_residual_net", weights, (1, 3, 16, 16))
+
+
 def test_guess_layout():
     assert guess_layout((1, 3, 224, 224), prefer="NHWC") == "NCHW"
     assert guess_layout((1, 224, 224, 3), prefer="NCHW") == "NHWC"

@@ -1,7 +1,10 @@
 import json
 
+import pytest
+
 from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
-from edgepress.storage import cached, publish, staging_dir, write_json_atomic
+from edgepress.errors import BadInputError
+from edgepress.storage import cached, check_writable_dir, check_writable_file, publish, staging_dir, write_json_atomic
 
 SPEC = InputSpec((TensorSpec("x", (1, 2)),))
 
@@ -54,3 +57,29 @@ def test_write_json_atomic_replaces_whole_file(tmp_path):
     write_json_atomic(target, {"b": 2})
     assert json.loads(target.read_text()) == {"b": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_write_json_atomic_leaves_no_temp_file_when_the_rename_fails(tmp_path):
+    (tmp_path / "r.json").mkdir()  # os.replace cannot put a file over a folder
+    with pytest.raises(IsADirectoryError):
+        write_json_atomic(tmp_path / "r.json", {"a": 1})
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"] and list((tmp_path / "r.json").iterdir()) == []
+
+
+def test_output_checks_refuse_and_create_nothing(tmp_path):
+    (tmp_path / "f").write_text("x")
+    (tmp_path / "d").mkdir()
+    refusals = [
+        (check_writable_dir, "f", "is a file, not a folder"),
+        (check_writable_dir, "f/sub/deeper", "f is a file, so no folder"),
+        (check_writable_file, "d", "is a folder, not a file"),
+        (check_writable_file, "f/r.json", "f is a file, so no folder"),
+        (check_writable_file, "/proc/1/r.json", "cannot write in /proc/1"),  # os.access says yes; the probe says no
+    ]
+    for check, path, words in refusals:
+        target = path if path.startswith("/") else tmp_path / path
+        with pytest.raises(BadInputError, match=words):
+            check(target, "--out")
+    assert check_writable_dir(tmp_path / "new" / "deeper", "--out") == tmp_path / "new" / "deeper"
+    assert check_writable_file(tmp_path / "d" / "r.json", "--json") == tmp_path / "d" / "r.json"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["d", "f"]  # no folder made, no probe file left
