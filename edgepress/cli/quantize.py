@@ -64,8 +64,18 @@ def command(
         console.print(str(artifact.path) if quiet else f"{artifact.format.value:>10}  {artifact.path}  ({artifact.size_bytes} bytes)", highlight=False)
         if "guard" in artifact.report and not quiet:
             _print_guard(artifact.report["guard"])
+        _warn_coverage(artifact.report)
     if any("accuracy_guard_failed" in a.report.get("flags", []) for a in made):
         raise typer.Exit(1)
+
+
+def _warn_coverage(report: dict[str, Any]) -> None:
+    """One line when a format's quantizer left most weights float (the report's flags say so too)."""
+    from edgepress.compress.coverage import WARNING_KEY
+
+    warning = (report.get("quantization") or {}).get(WARNING_KEY)
+    if warning:
+        err_console.print(f"warning: {escape(warning)}", highlight=False)
 
 
 def _check_choices(method: str, activations: str) -> None:
@@ -94,6 +104,11 @@ def _quantize(source: Any, mode: str, formats: list[Any], out: Path, options: di
     from edgepress.artifact import Format
 
     if options["max_drop"] is not None and source.format is not Format.ONNX:
+        from edgepress.data import calibration_data
+
+        for data in (options["calibration"], options["eval_data"]):
+            if data:
+                calibration_data(data, source.input_spec)  # bad data is refused before the export writes into --out
         (source,) = edgepress.convert(source, ["onnx"], out_dir=out)  # the guard scores ONNX Runtime runs
     if source.format is Format.ONNX:
         return [edgepress.quantize(source, mode, out_dir=out, **options)]

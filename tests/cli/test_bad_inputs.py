@@ -79,6 +79,12 @@ def test_bad_data_is_refused_by_bench_and_quantize(cli, tiny, tmp_path, data, wo
     assert _tree(tmp_path) == before  # no results file, no --out folder (quantize left an empty one)
 
 
+def test_bad_data_is_refused_before_the_guard_exports_onnx(cli, tiny, tmp_path):
+    # --max-drop on a PyTorch model exports ONNX into --out first; the data is checked before that
+    _refused(cli("quantize", tiny["pt2"], "--data", tiny["nan"], "--max-drop", "1%", "--out", "q"), "NaN or infinite")
+    assert not (tmp_path / "q").exists()
+
+
 def test_labels_beyond_the_classes_are_refused_with_a_reference(cli, tiny, tmp_path):
     proc = cli("bench", tiny["onnx"], "--ref", tiny["onnx"], "--data", tiny["labels_1000"], "--json", "r.json", *FAST)
     _refused(proc, "up to 1000", "2 classes")
