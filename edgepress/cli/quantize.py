@@ -64,18 +64,8 @@ def command(
         console.print(str(artifact.path) if quiet else f"{artifact.format.value:>10}  {artifact.path}  ({artifact.size_bytes} bytes)", highlight=False)
         if "guard" in artifact.report and not quiet:
             _print_guard(artifact.report["guard"])
-        _warn_coverage(artifact.report)
     if any("accuracy_guard_failed" in a.report.get("flags", []) for a in made):
         raise typer.Exit(1)
-
-
-def _warn_coverage(report: dict[str, Any]) -> None:
-    """One line when a format's quantizer left most weights float (the report's flags say so too)."""
-    from edgepress.compress.coverage import WARNING_KEY
-
-    warning = (report.get("quantization") or {}).get(WARNING_KEY)
-    if warning:
-        err_console.print(f"warning: {escape(warning)}", highlight=False)
 
 
 def _check_choices(method: str, activations: str) -> None:
