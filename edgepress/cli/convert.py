@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from edgepress.cli.common import cli_errors, console, err_console, split_list, step
 from edgepress.cli.intake import FactoryOption, InputShapeOption, WeightsOption, model_from_args
+from edgepress.errors import BadInputError
 
 
 @cli_errors
@@ -31,10 +32,13 @@ def command(
     from edgepress.storage import check_writable_dir
 
     formats = split_list(to)
+    if not formats:
+        raise BadInputError(f"--to names no format (got {to!r}); give one or more of onnx, tflite, executorch, ptl, pt2, comma-separated, or all")
     if [f.lower() for f in formats] != ["all"]:
         formats = [Format.parse(name).value for name in formats]  # before any slow loading
     check_writable_dir(out, "--out")  # before any slow loading
     source = model_from_args(model, factory, weights, input_shape)
+    _refuse_empty_all(source, formats)
     with step(f"converting {source.name} to {', '.join(formats)}", quiet):
         made = convert(source, formats, out_dir=out, errors="collect")
     for item in made:
@@ -44,3 +48,19 @@ def command(
             console.print(str(item.path) if quiet else f"{item.format.value:>10}  {item.path}  ({item.size_bytes} bytes)", highlight=False)
     if any(isinstance(item, ConversionFailure) for item in made):
         raise typer.Exit(1)
+
+
+def _refuse_empty_all(source: Any, formats: list[str]) -> None:
+    """``--to all`` from a model edgepress converts to nothing is bad input, not a silent success."""
+    from edgepress.api import formats_from
+    from edgepress.artifact import Format
+
+    if [f.lower() for f in formats] != ["all"] or formats_from(source.format):
+        return
+    kind = source.format.value
+    if source.format is Format.ONNX:
+        why = ("an ONNX model is already the ONNX artifact (measure it with edgepress bench, shrink it with edgepress quantize), and "
+               "tflite, executorch, ptl and pt2 need the original model: convert the PyTorch or Keras model instead")
+    else:
+        why = "convert the original PyTorch (.pt2 or --factory) or Keras model instead"
+    raise BadInputError(f"from {kind} edgepress makes nothing; {why}")

@@ -46,6 +46,7 @@ def command(
     budget = parse_drop(max_drop) if max_drop is not None else None
     _check_choices(method, activations)
     formats = [Format.parse(name) for name in split_list(to)]
+    _check_formats(mode, formats, to)
     for path, what in ((data, "--data"), (eval_data, "--eval")):
         if path is not None and not path.exists():
             raise BadInputError(f"{what} file not found: {path}")
@@ -66,6 +67,19 @@ def command(
             _print_guard(artifact.report["guard"])
     if any("accuracy_guard_failed" in a.report.get("flags", []) for a in made):
         raise typer.Exit(1)
+
+
+def _check_formats(mode: str, formats: list[Any], to: str) -> None:
+    """Refuse, before any work, a --to that names nothing or a format the mode cannot make."""
+    from edgepress.artifact import Format
+
+    if not formats:
+        raise BadInputError(f"--to names no format (got {to!r}); give onnx, tflite or executorch, comma-separated")
+    if mode == "int16x8" and Format.EXECUTORCH in formats:
+        raise BadInputError(
+            "--mode int16x8 cannot make executorch (.pte): ExecuTorch's XNNPACK quantizer has no 16-bit activation scheme; "
+            "use --to onnx,tflite (ONNX Runtime QDQ with int16 activations, ai-edge-quantizer int16x8) or --mode int8"
+        )
 
 
 def _check_choices(method: str, activations: str) -> None:
