@@ -79,7 +79,10 @@ class RecipeFile:
         bench = data.get("bench")
         if bench is not None and not isinstance(bench, Mapping):
             raise BadInputError(f"{where}: 'bench' must be a table (target = \"host-cpu\", data = ...)")
-        return cls(model, Recipe.from_dict(data), Path(output.get("dir", "out")), bench)
+        recipe = Recipe.from_dict(data)
+        source = file_format(model["path"]) if "path" in model else Format.TORCH
+        recipe.check(first_format(source, recipe))  # the chain fits the model before anything is loaded
+        return cls(model, recipe, Path(output.get("dir", "out")), bench)
 
 
 @dataclass
@@ -110,10 +113,10 @@ def run_recipe(path: str | Path, *, out_dir: str | Path | None = None, progress:
     out = Path(out_dir) if out_dir is not None else spec.out_dir
     say("loading the model")
     source = start_model(spec.model, spec.recipe)
-    spec.recipe.check(source.format)  # the whole chain is checked before any work
+    spec.recipe.check(first_format(source.format, spec.recipe))  # the whole chain is checked before any work
     recipe = with_builtin_data(spec.recipe)
     say(f"running {len(recipe.passes)} pass(es): {', '.join(p.name for p in recipe.passes)}")
-    steps = recipe.run(source, out)
+    steps = recipe.run(module_for(source, recipe), out)
     run = RecipeRun(source, steps)
     if spec.bench is not None:
         _measure(run, spec.bench, out, say)
@@ -132,14 +135,66 @@ def start_model(model: Mapping[str, Any], recipe: Recipe) -> Artifact:
             raise BadInputError("a [model] factory needs input_shape = [1, 3, 224, 224] (its example input)")
         return from_factory(model["factory"], model.get("weights"), shape)
     art = load(model["path"], input_shape=shape)
-    first = recipe.passes[0]
-    if art.format is not Format.TORCH and art.format not in first.accepts and Format.TORCH in first.accepts:
-        # a saved program has no editable module (torch.export graphs refuse train/eval switches)
-        raise BadInputError(
-            f"pass {first.name!r} edits a PyTorch module, which a {art.format.value} file does not hold; start the recipe from "
-            "factory = \"package.module:function\" with weights = \"w.pt\" and input_shape, or call the Python API on your module"
-        )
+    first_format(art.format, recipe)  # a file the first pass cannot start from fails here, before any work
     return art
+
+
+def file_format(path: str | Path) -> Format:
+    """A model file's format from its suffix (a folder is a Keras SavedModel); nothing is loaded.
+
+    Example:
+        >>> file_format("model.pt2")
+        <Format.TORCH_EXPORT: 'pt2'>
+    """
+    from edgepress.errors import ModelLoadError
+    from edgepress.intake import SUFFIX_FORMATS
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelLoadError(f"model file {path} does not exist")
+    fmt = Format.KERAS if path.is_dir() else SUFFIX_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ModelLoadError(f"{path}: unknown model suffix {path.suffix!r} (edgepress reads: {', '.join(SUFFIX_FORMATS)})")
+    return fmt
+
+
+# Passes that take the module of a loaded .pt2 (``intake.module_of_program``): they quantize
+# through PT2E, which works on exported graphs, as ``edgepress quantize model.pt2`` does.
+# Pruning and distillation edit and train layer objects (nn.Conv2d, nn.Linear), which a
+# saved program does not hold: torch.export keeps a traced graph of aten ops.
+PROGRAM_PASSES = frozenset({"quantize.int8_static", "quantize.int8_dynamic", "quantize.qat"})
+
+
+def first_format(source: Format, recipe: Recipe) -> Format:
+    """The format the recipe's first pass gets from a ``source`` model (a .pt2 becomes its module for PROGRAM_PASSES).
+
+    Raises BadInputError, before any work, when the first pass edits a PyTorch module
+    and ``source`` is a file that holds none.
+
+    Example:
+        >>> first_format(Format.TORCH_EXPORT, Recipe((create("quantize.int8_static"),)))
+        <Format.TORCH: 'torch'>
+    """
+    first = recipe.passes[0] if recipe.passes else None
+    if first is None or source is Format.TORCH or source in first.accepts or Format.TORCH not in first.accepts:
+        return source  # nothing to adapt; Recipe.check names any other misfit
+    if first.name in PROGRAM_PASSES:
+        return Format.TORCH if source is Format.TORCH_EXPORT else source  # else Recipe.check names the misfit
+    held = " (it holds a torch.export graph of aten ops)" if source is Format.TORCH_EXPORT else ""
+    raise BadInputError(
+        f"pass {first.name!r} edits a PyTorch module's layers (nn.Conv2d, nn.Linear), which a {source.value} file does not hold{held}; "
+        "a .pt2 feeds quantize.* and convert.* passes. Start from the module instead: edgepress.from_torch in Python, or a recipe "
+        "with [model] factory = \"package.module:function\", weights and input_shape (end it with convert.pt2 to sweep the result)"
+    )
+
+
+def module_for(source: Artifact, recipe: Recipe) -> Artifact:
+    """``source`` as the recipe's first pass takes it: a loaded .pt2 as its module for quantize.* passes."""
+    from edgepress.intake import module_of_program
+
+    if first_format(source.format, recipe) is source.format:
+        return source
+    return module_of_program(source)
 
 
 def with_builtin_data(recipe: Recipe) -> Recipe:

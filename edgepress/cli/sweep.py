@@ -37,10 +37,12 @@ def command(
             err_console.print(line, highlight=False, markup=False, soft_wrap=True)
 
     outcome = sweep(grid, out, executor=executor, jobs=jobs, address=address, max_drop=budget, objective=objective, progress=progress)
-    failed = sum(1 for r in outcome.results if r.error)
-    console.print(f"{len(outcome.results)} cells: {outcome.ran} ran, {outcome.cached} cached, {outcome.unavailable} unavailable, {failed} failed in total; {outcome.seconds:.1f} s", highlight=False)
+    console.print(f"{len(outcome.results)} cells: {outcome.ran} ran, {outcome.cached} cached, {outcome.unavailable} unavailable, {outcome.failed} failed; {outcome.seconds:.1f} s", highlight=False)
     console.print("pareto front: " + (", ".join(f"{r.artifact.get('recipe')}/{r.artifact['format']} @ {r.target}" for r in outcome.front) or "none"), highlight=False, markup=False, soft_wrap=True)
     if outcome.choice:
         console.print(("within budget: " if outcome.choice.within_budget else "over budget: ") + outcome.choice.reason, highlight=False, markup=False, soft_wrap=True)
     for kind in ("results", "html", "markdown"):
         console.print(f"{kind}: {outcome.files[kind]}", highlight=False, soft_wrap=True)
+    if outcome.failed:  # a failed cell is a failed job; cells on unavailable targets are not (they run once the target is there)
+        err_console.print(f"{outcome.failed} of {len(outcome.results)} cell(s) failed; their errors are in {outcome.files['results']}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)

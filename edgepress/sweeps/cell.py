@@ -88,10 +88,11 @@ def _build(spec: dict[str, Any], model: Artifact) -> Artifact | dict[str, Any]:
     """The recipe's passes, then the converter to the cell's format (content-addressed files)."""
     from edgepress.api import ConversionFailure, convert
     from edgepress.passes import Recipe, create
+    from edgepress.recipe_file import module_for
 
     out = Path(spec["out_dir"]) / ARTIFACTS_DIR / spec["recipe"]["name"]
     recipe = Recipe(tuple(create(p["name"], {k: v for k, v in p.items() if k != "name"}) for p in spec["recipe"]["passes"]))
-    art = recipe.run(model, out)[-1] if recipe.passes else model
+    art = recipe.run(module_for(model, recipe), out)[-1] if recipe.passes else model
     fmt = Format(spec["format"])
     if art.format is fmt and art.path is not None:
         return art

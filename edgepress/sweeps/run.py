@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgepress.artifact import Format
 from edgepress.measure import BenchResult
 from edgepress.sweeps.cache import CellCache, cell_key
 from edgepress.sweeps.cell import data_hash, error_result, model_hash, run_cell
@@ -27,7 +28,11 @@ DEFAULT_RUN = {"threads": 1, "warmup": 2, "min_iters": 20, "min_seconds": 0.2, "
 
 @dataclass
 class SweepOutcome:
-    """What a sweep produced: every cell's result, what ran vs came from the cache, the files."""
+    """What a sweep produced: every cell's result, what ran vs came from the cache, the files.
+
+    ``failed`` counts cells that could run here and ended in an error (a cached failure
+    counts too); cells on unavailable targets are counted in ``unavailable`` only.
+    """
 
     results: list[BenchResult]
     front: list[BenchResult]
@@ -37,6 +42,7 @@ class SweepOutcome:
     unavailable: int
     seconds: float
     files: dict[str, Path] = field(default_factory=dict)
+    failed: int = 0
 
 
 def sweep(
@@ -97,7 +103,8 @@ def _sweep(grid: Grid, out: Path, started: float, executor: str, jobs: int | Non
     front = pareto_front(results)
     choice = choose(results, max_drop, objective) if max_drop is not None else None
     unavailable = sum(1 for c in cells if c.get("unavailable"))
-    outcome = SweepOutcome(results, front, choice, ran, len(cells) - ran - unavailable, unavailable, 0.0)
+    failed = sum(1 for c, r in zip(cells, results) if r.error and not c["unavailable"])
+    outcome = SweepOutcome(results, front, choice, ran, len(cells) - ran - unavailable, unavailable, 0.0, failed=failed)
     outcome.seconds = time.perf_counter() - started
     outcome.files = _write_outputs(out, grid, cells, outcome)
     return outcome
@@ -143,12 +150,25 @@ def _unavailable_reason(target: str) -> str | None:
 
 
 def _check_passes(grid: Grid) -> None:
-    """Create every recipe's passes once, so a typo fails before any cell runs."""
-    from edgepress.passes import create
+    """Create every recipe's passes and walk its format chain, so a typo or misfit fails before any cell runs."""
+    from edgepress.errors import BadInputError
+    from edgepress.passes import Recipe, create
+    from edgepress.recipe_file import first_format
 
+    source = _model_format(grid.model)
     for recipe in grid.recipes:
-        for step in recipe.passes:
-            create(step["name"], {k: v for k, v in step.items() if k != "name"})
+        chain = Recipe(tuple(create(step["name"], {k: v for k, v in step.items() if k != "name"}) for step in recipe.passes))
+        try:
+            chain.check(first_format(source, chain))
+        except BadInputError as exc:
+            raise type(exc)(f"recipe {recipe.name!r}: {exc}") from None
+
+
+def _model_format(model: dict[str, Any]) -> Format:
+    """The grid model's format, from its file suffix (nothing is loaded here)."""
+    from edgepress.recipe_file import file_format
+
+    return file_format(model["path"]) if "path" in model else Format.TORCH  # else the builtin digits CNN
 
 
 def _fill_known(cells: list[dict[str, Any]], cache: CellCache, outcomes: dict[int, dict[str, Any]], say: Progress) -> list[int]:
@@ -195,7 +215,8 @@ def _write_outputs(out: Path, grid: Grid, cells: list[dict[str, Any]], outcome: 
         "cells": [{**_public(c), "status": _status(c, r)} for c, r in zip(cells, outcome.results)],
         "pareto_front": [{"artifact": r.artifact.get("recipe"), "format": r.artifact["format"], "target": r.target, "path": r.artifact.get("path")} for r in outcome.front],
         "choice": outcome.choice.to_dict() if outcome.choice else None,
-        "ran": outcome.ran, "cached": outcome.cached, "unavailable": outcome.unavailable, "seconds": round(outcome.seconds, 3),
+        "ran": outcome.ran, "cached": outcome.cached, "unavailable": outcome.unavailable, "failed": outcome.failed,
+        "seconds": round(outcome.seconds, 3),
     }
     files["summary"] = out / "sweep.json"
     write_json_atomic(files["summary"], summary)
