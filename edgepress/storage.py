@@ -118,6 +118,17 @@ def publish(staged: Artifact, out_dir: Path, cache_key: str) -> Artifact:
     return final
 
 
+def rerecord(artifact: Artifact, cache_key: str) -> Artifact:
+    """Replace a published file's sidecar: the same file, new facts (report, lineage) under a new key.
+
+    A step that decides about a file after it was published (the accuracy guard) keeps its
+    record with the file; the new key keeps a run without that step from reusing the record.
+    """
+    assert artifact.path is not None  # only published files have a sidecar
+    write_json_atomic(_sidecar(artifact.path), {"cache_key": cache_key, "artifact": artifact.to_dict()})
+    return artifact
+
+
 def cached(out_dir: Path, filename: str, cache_key: str) -> Artifact | None:
     """The artifact made earlier with the same cache key, if its files are intact."""
     path = out_dir / filename

@@ -54,7 +54,17 @@ def guarded(p: Any, source: Artifact, out_dir: Path, data: EvalData | None, max_
     record = {"metric": "accuracy" if data.labels is not None else "top-1 agreement with float", "float_score": round(base, 4),
               "max_drop": max_drop, "relative": relative, "attempts": attempts, "stopped": stopped}
     flags = [] if attempts[-1]["fits"] else ["accuracy_guard_failed"]
-    return final.derive(report={**final.report, "guard": record, "flags": [*final.report.get("flags", []), *flags]})
+    return _with_record(final, source, dataclasses.replace(best[1], max_drop=max_drop, relative=relative), record, flags)
+
+
+def _with_record(final: Artifact, source: Artifact, chosen: Any, record: dict[str, Any], flags: list[str]) -> Artifact:
+    """The published file with the guard in its lineage, report and sidecar (``edgepress.load`` reads them back)."""
+    from edgepress.passes import cache_key, describe
+    from edgepress.storage import rerecord
+
+    report = {**final.report, "guard": record, "flags": [*final.report.get("flags", []), *flags]}
+    made = final.derive(lineage=(*source.lineage, describe(chosen)), report=report)
+    return rerecord(made, cache_key(chosen, source))
 
 
 def _candidates(p: Any, ranked: list[str], best: list[Any]) -> Iterator[tuple[str, Any]]:
