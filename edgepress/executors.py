@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from edgepress.errors import BadInputError
@@ -31,7 +32,10 @@ class LocalPool:
     """A process pool bounded by the CPU cores (or ``jobs``); workers are spawned, not forked.
 
     Spawned workers start clean, which matters because the parent may hold threads of
-    torch or ONNX Runtime that a fork would copy in an inconsistent state.
+    torch or ONNX Runtime that a fork would copy in an inconsistent state. They start
+    with ``PYTHONSAFEPATH`` (``-P``): multiprocessing launches them with ``python -c``,
+    which would put the working directory first on sys.path while they import pickle,
+    socket and threading, so a ``pickle.py`` there would run.
     """
 
     name = "local"
@@ -46,8 +50,9 @@ class LocalPool:
 
         if not jobs:
             return
-        self._pool = ProcessPoolExecutor(max_workers=min(self.jobs, len(jobs)), mp_context=multiprocessing.get_context("spawn"))
-        futures = {self._pool.submit(fn, job): index for index, job in enumerate(jobs)}
+        with _safe_path_children():  # the pool's resource tracker and workers start here
+            self._pool = ProcessPoolExecutor(max_workers=min(self.jobs, len(jobs)), mp_context=multiprocessing.get_context("spawn"))
+            futures = {self._pool.submit(fn, job): index for index, job in enumerate(jobs)}
         for future in as_completed(futures):
             exc = future.exception()
             yield futures[future], exc if exc is not None else future.result()
@@ -55,6 +60,20 @@ class LocalPool:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _safe_path_children() -> Iterator[None]:
+    """Python children started meanwhile keep the working directory off sys.path."""
+    before = os.environ.get("PYTHONSAFEPATH")
+    os.environ["PYTHONSAFEPATH"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONSAFEPATH", None)
+        else:
+            os.environ["PYTHONSAFEPATH"] = before
 
 
 class RayExecutor:

@@ -8,7 +8,6 @@ says what was expected and what was found.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import zipfile
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from typing import Any
 
 from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
 from edgepress.errors import BadInputError, ModelLoadError
+from edgepress.usercode import import_named
 
 SUFFIX_FORMATS = {
     ".keras": Format.KERAS,
@@ -155,7 +155,7 @@ def _call_factory(factory: Any) -> Any:
     if not module_name or not func_name:
         raise BadInputError(f"a factory must look like package.module:function, got {factory!r}")
     try:
-        func = getattr(importlib.import_module(module_name), func_name)
+        func = getattr(import_named(module_name), func_name)
     except (ImportError, AttributeError) as exc:
         raise BadInputError(f"cannot use factory {factory!r}: {exc}") from None
     if not callable(func):

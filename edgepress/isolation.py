@@ -3,7 +3,8 @@ artifact, not the whole run.
 
 The child gets the pass by name and options and the source as a file; it writes the
 made artifact's facts (or its error) as JSON. A child killed by a signal or stopped at
-the timeout becomes a ConversionError that says so.
+the timeout becomes a ConversionError that says so. What the child prints on stderr
+(converter logs) is recorded with ``quiet.log_child_output``: the CLI's log, not the terminal.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from pathlib import Path
 from edgepress.artifact import Artifact
 from edgepress.errors import BadInputError, ConversionError, EdgepressError
 from edgepress.passes import Pass, options_of
+from edgepress.quiet import log_child_output
 from edgepress.targets.launch import describe_exit
+
+# -P: the working directory is not put on the child's sys.path, so a module there named
+# like one the converters import (concurrent.py, typing.py, ...) is never run. Not -I: that
+# also drops PYTHONPATH and the user site-packages, which is where a user's edgepress, its
+# frameworks or EDGEPRESS_PLUGINS modules may be installed; the child must see what we see.
+SAFE_PATH = "-P"
 
 DEFAULT_TIMEOUT_S = 1800.0
 
@@ -30,7 +38,7 @@ def run_isolated(p: Pass, source: Artifact, out_dir: Path, timeout_s: float = DE
         request = Path(tmp) / "request.json"
         result = Path(tmp) / "result.json"
         request.write_text(json.dumps({"pass": p.name, "options": options_of(p), "source": source.to_dict(), "out_dir": str(out_dir), "result": str(result)}))
-        _spawn(p.name, [sys.executable, "-m", "edgepress.isolation", str(request)], timeout_s)
+        _spawn(p.name, [sys.executable, SAFE_PATH, "-m", "edgepress.isolation", str(request)], timeout_s)
         answer = json.loads(result.read_text())
     if answer.get("error"):
         error_type = BadInputError if answer.get("bad_input") else ConversionError
@@ -41,8 +49,10 @@ def run_isolated(p: Pass, source: Artifact, out_dir: Path, timeout_s: float = DE
 def _spawn(name: str, argv: list[str], timeout_s: float) -> None:
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as exc:
+        log_child_output(f"pass {name!r} (stopped at the timeout)", exc.stderr)
         raise ConversionError(f"pass {name!r} did not finish within {timeout_s:.0f} s and was stopped") from None
+    log_child_output(f"pass {name!r}", proc.stderr)
     if proc.returncode != 0:
         last = (proc.stderr or proc.stdout).strip().splitlines()
         detail = describe_exit(proc.returncode).replace("the runtime", "the converter")

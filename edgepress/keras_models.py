@@ -121,6 +121,8 @@ def _load(path: Path, flavor: str) -> Any:
         with _tfmot_scope(path):
             return tf_keras.models.load_model(path, compile=False, **kwargs)
     except Exception as exc:  # each Keras raises its own types for damaged files
+        if "Lambda" in str(exc) and "safe_mode" in str(exc):  # Keras's refusal is a paragraph; say it in one line
+            raise ModelLoadError(f"{path} holds Lambda layers whose Python code would run on load, which safe mode refuses; replace them with built-in or registered custom layers and re-save") from None
         raise ModelLoadError(f"{path} could not be loaded as a {flavor} model: {str(exc).splitlines()[0][:200]}") from None
 
 

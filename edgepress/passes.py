@@ -29,6 +29,7 @@ from edgepress.errors import (
     PassFailedError,
     unknown_name,
 )
+from edgepress.usercode import import_named
 
 # Modules whose import registers the built-in passes. They import no heavy framework
 # at module level, so loading the registry stays cheap.
@@ -107,7 +108,7 @@ def registry() -> dict[str, type]:
     plugins = [m.strip() for m in os.environ.get("EDGEPRESS_PLUGINS", "").split(",") if m.strip()]
     for module in (*BUILTIN_PASS_MODULES, *plugins):
         try:
-            importlib.import_module(module)
+            import_named(module) if module in plugins else importlib.import_module(module)
         except ImportError as exc:
             raise BadInputError(f"cannot import pass module {module!r} (from EDGEPRESS_PLUGINS): {exc}") from None
     return dict(sorted(_REGISTRY.items()))

@@ -3,18 +3,35 @@
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from edgepress import quiet
 from edgepress.errors import BadInputError, EdgepressError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+VerboseOption = Annotated[
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Also show the frameworks' own output (TensorFlow, torch, runtimes, converter processes). "
+        "It is always kept in OUT/.edgepress/logs/COMMAND.log, or in logs/ under the edgepress cache "
+        "folder ($EDGEPRESS_CACHE, else ~/.cache/edgepress) when there is no output folder or the input was bad.",
+    ),
+]
 
 # Piped output gets a wide fixed width so result tables are not squeezed to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 220)
@@ -22,30 +39,125 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 220)
 
 
 def cli_errors(func: F) -> F:
-    """Print an EdgepressError as one line on stderr and exit with its code (no traceback)."""
+    """Run a command with the frameworks' output in a log; an error is one line on stderr.
+
+    An EdgepressError exits with its code (2 bad input, 1 failed job); anything else is a
+    bug: its traceback goes to the log and the user gets one line saying where.
+    """
+    name = _command_name(func)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        verbose = bool(kwargs.get("verbose"))
+        if not verbose:
+            quiet.quiet_environment()  # before any framework is imported, here and in child processes
+        log, out = _new_log(name), _output_folder(kwargs)
+        code = 1
         try:
-            return func(*args, **kwargs)
-        except EdgepressError as exc:
-            # The message may hold brackets ("[model]"): escape it so rich prints it as written.
-            err_console.print(f"[bold red]error:[/] {escape(_one_line(str(exc)))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted; finished artifacts are kept, nothing half-written remains")
-            raise typer.Exit(130) from None
+            with quiet.captured(log, echo=verbose), _to_user(err_console):
+                result = _run(func, lambda: _log_destination(log, name, out, 1), *args, **kwargs)
+            code = 0
+            return result
+        except typer.Exit as exc:
+            code = exc.exit_code
+            raise
+        finally:
+            _keep_log(log, _log_destination(log, name, out, code))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _run(func: Callable[..., Any], failed_log: Callable[[], Path], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return func(*args, **kwargs)
+    except EdgepressError as exc:
+        # The message may hold brackets ("[model]"): escape it so rich prints it as written.
+        err_console.print(f"[bold red]error:[/] {escape(_one_line(str(exc)))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted; finished artifacts are kept, nothing half-written remains")
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise
+    except Exception as exc:  # a bug: the traceback is for the log, the user gets one line
+        traceback.print_exc()
+        message = f"edgepress failed unexpectedly ({type(exc).__name__}: {_one_line(str(exc))[:200]}); please report it with the log {failed_log()}"
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _to_user(console_: Console) -> Iterator[None]:
+    """Point a console at the user's terminal while fd 2 goes to the log."""
+    console_.file = quiet.user_stderr()
+    try:
+        yield
+    finally:
+        console_.file = None  # type: ignore[assignment]  # back to sys.stderr
+
+
+def _command_name(func: Callable[..., Any]) -> str:
+    """'convert' for edgepress.cli.convert.command, 'passes' for passes_command."""
+    if func.__name__ == "command":
+        return func.__module__.rsplit(".", 1)[-1]
+    return func.__name__.removesuffix("_command")
+
+
+def _output_folder(kwargs: dict[str, Any]) -> Path | None:
+    """The command's output folder: --out, or the folder of a --json file."""
+    if kwargs.get("out") is not None:
+        return Path(kwargs["out"])
+    json_out = kwargs.get("json_out")
+    if json_out and json_out != "-":
+        return Path(json_out).parent
+    return None
+
+
+def _log_home() -> Path:
+    from edgepress.demo import cache_dir
+
+    return cache_dir() / "logs"
+
+
+def _new_log(name: str) -> Path:
+    """A private log file for this run (parallel runs must not mix), moved into place at the end."""
+    try:
+        home = _log_home()
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError:  # an unwritable cache folder must not stop the command
+        home = Path(tempfile.gettempdir()) / "edgepress-logs"
+        home.mkdir(exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix=f".{name}-", suffix=".log", dir=home)
+    os.close(fd)
+    return Path(path)
+
+
+def _log_destination(log: Path, name: str, out: Path | None, code: int) -> Path:
+    """OUT/.edgepress/logs/NAME.log after a job (ok or failed), the cache's logs/NAME.log otherwise.
+
+    Bad input (exit 2) writes nothing under OUT, so its log stays in the cache.
+    """
+    if out is not None and code != 2 and out.is_dir():
+        return out / ".edgepress" / "logs" / f"{name}.log"
+    return log.parent / f"{name}.log"
+
+
+def _keep_log(log: Path, dest: Path) -> None:
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(log, dest)
+    except OSError:  # an output folder we cannot write in: the log stays in the cache
+        os.replace(log, log.parent / dest.name)
 
 
 @contextmanager
 def step(message: str, quiet: bool) -> Iterator[None]:
     """A spinner for a long step (stderr; silent with --quiet or when not a terminal)."""
-    status = err_console.status(message) if not quiet and sys.stderr.isatty() else nullcontext()
+    terminal = err_console.is_terminal  # not sys.stderr: that is the log while a command runs
+    status = err_console.status(message) if not quiet and terminal else nullcontext()
     with status:
         yield
-    if not quiet and not sys.stderr.isatty():
+    if not quiet and not terminal:
         err_console.print(f"done: {message}", highlight=False)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import enum
-import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any, ClassVar
 from edgepress.artifact import Artifact, Format
 from edgepress.errors import BadInputError, DataError
 from edgepress.passes import describe, register
+from edgepress.quiet import user_stderr
 
 # The models compression chains started from, by the sha256 of what was made from them
 # (bounded, so a long session does not keep every model it ever pruned alive).
@@ -393,7 +393,7 @@ class _progress:
 
     def __init__(self, config: TrainConfig) -> None:
         self.total = config.epochs
-        self.show = sys.stderr.isatty() if config.progress is None else config.progress
+        self.show = user_stderr().isatty() if config.progress is None else config.progress  # the terminal, not the CLI's log
         self.bar: Any = None
 
     def __enter__(self) -> Callable[[int, float, float], None]:

@@ -13,12 +13,12 @@ arm64-emu:cortex-a72: the runtime died with SIGILL (Illegal instruction)".
 from __future__ import annotations
 
 import platform
-import sys
 from typing import TYPE_CHECKING
 
 from edgepress.artifact import Artifact, Format
 from edgepress.crossdrift import KEY, drift_vs_host
 from edgepress.errors import BadInputError, RuntimeFailure, unknown_name
+from edgepress.quiet import user_stderr
 from edgepress.targets import sysroot
 from edgepress.targets.base import Measurement, RunFn, RunSettings
 from edgepress.targets.host_cpu import HostCpu
@@ -45,7 +45,7 @@ RUNTIME_OF = {Format.ONNX: "onnxruntime", Format.TFLITE: "ai-edge-litert", Forma
 
 
 def _progress(message: str) -> None:
-    print(f"edgepress: {message}", file=sys.stderr, flush=True)
+    print(f"edgepress: {message}", file=user_stderr(), flush=True)  # not the log: the user waits on it
 
 
 class Arm64Emu:

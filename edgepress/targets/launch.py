@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from edgepress.artifact import Artifact
 from edgepress.errors import RuntimeFailure
+from edgepress.quiet import log_child_output
 from edgepress.targets import worker
 from edgepress.targets.base import Measurement, RunSettings
 
@@ -30,6 +31,9 @@ def run_worker(
 ) -> Measurement:
     """Measure ``artifact`` with ``python`` (an argv prefix, e.g. a QEMU command line).
 
+    ``-P`` follows the prefix: neither the working directory nor the worker's own folder
+    (``edgepress/targets``, whose ``cpuinfo.py`` could shadow py-cpuinfo) goes on the
+    worker's sys.path. The host's and the ARM sysroot's Pythons are 3.11, which know it.
     A worker that dies (segfault, SIGILL, out of memory) or hangs past the timeout
     raises RuntimeFailure describing how it ended; the caller records it as the
     result's error instead of crashing.
@@ -41,7 +45,7 @@ def run_worker(
         np.savez(work / "in.npz", **{f"in_{i}": a for i, a in enumerate(inputs)})
         request = _request(artifact, settings, device, work)
         (work / "request.json").write_text(json.dumps(request))
-        _spawn([*python, str(WORKER_FILE), str(work / "request.json")], settings.timeout_s, env)
+        _spawn([*python, "-P", str(WORKER_FILE), str(work / "request.json")], settings.timeout_s, env)
         raw = json.loads((work / "result.json").read_text())
         if raw.get("error"):
             raise RuntimeFailure(f"{artifact.name}: {raw['error']}")
@@ -65,8 +69,10 @@ def _request(artifact: Artifact, settings: RunSettings, device: str, work: Path)
 def _spawn(argv: list[str], timeout_s: float, env: dict[str, str] | None) -> None:
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, env=env)
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as exc:
+        log_child_output("the measurement worker (stopped at the timeout)", exc.stderr)
         raise RuntimeFailure(f"the runtime did not finish within {timeout_s:.0f} s and was stopped") from None
+    log_child_output("the measurement worker", proc.stderr)
     if proc.returncode != 0:
         raise RuntimeFailure(f"{describe_exit(proc.returncode)}; last output: {_tail(proc.stderr or proc.stdout)}")
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edgepress.errors import RuntimeFailure, TargetUnavailableError
+from edgepress.quiet import user_stderr
 from edgepress.targets import debian
 from edgepress.targets.cpuinfo import KNOWN_CPUS, cpuinfo_text
 
@@ -118,7 +119,7 @@ def ensure(executorch: bool = False, progress: Progress | None = None, cache: Pa
 
 def _stderr(message: str) -> None:
     """Default progress: one line per build step on stderr (a build takes a minute or two)."""
-    print(f"arm64 sysroot: {message}", file=sys.stderr, flush=True)
+    print(f"arm64 sysroot: {message}", file=user_stderr(), flush=True)  # not the log: the user waits on it
 
 
 def _usable(root: Path) -> bool:
@@ -186,7 +187,7 @@ def site_packages(root: Path) -> Path:
 def download_wheels(requirements: Sequence[str], dest: Path) -> list[Path]:
     """Download cp311 aarch64 (or pure-Python) wheels with the host's pip, no dependencies."""
     dest.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version", PYVER]
+    argv = [sys.executable, "-P", "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version", PYVER]
     argv += ["--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none", "-d", str(dest)]
     argv += [item for platform in (*AARCH64_PLATFORMS, "any") for item in ("--platform", platform)]
     proc = subprocess.run([*argv, *requirements], capture_output=True, text=True)
@@ -232,7 +233,7 @@ def _precompile(root: Path) -> None:
     dirs = [str(root / "usr" / "lib" / f"python{PYVER}"), str(site_packages(root))]
     if sys.version_info[:2] == (3, 11):  # the same bytecode magic as the guest's 3.11
         skip = r"(lib2to3/tests|/test/|/tests/|idlelib|tkinter|turtledemo)"
-        subprocess.run([sys.executable, "-m", "compileall", "-q", "-j0", "-x", skip, *dirs], capture_output=True)
+        subprocess.run([sys.executable, "-P", "-m", "compileall", "-q", "-j0", "-x", skip, *dirs], capture_output=True)
     else:
         run_python(root, "cortex-a76", ["-m", "compileall", "-q", *dirs], timeout=3600, bytecode=True)
 
@@ -287,7 +288,7 @@ def guest_env(bytecode: bool = False) -> dict[str, str]:
 def run_python(root: Path, cpu: str, args: Sequence[str], timeout: float = 600, bytecode: bool = False) -> subprocess.CompletedProcess:
     """Run the guest Python with ``args`` (e.g. ``["-c", "print(1)"]``) on ``cpu``."""
     try:
-        return subprocess.run([*python_argv(root, cpu), *args], capture_output=True, text=True, timeout=timeout, env=guest_env(bytecode))
+        return subprocess.run([*python_argv(root, cpu), "-P", *args], capture_output=True, text=True, timeout=timeout, env=guest_env(bytecode))
     except subprocess.TimeoutExpired:
         raise RuntimeFailure(f"the emulated Python did not finish within {timeout:.0f} s") from None
 
