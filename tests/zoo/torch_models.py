@@ -1,0 +1,307 @@
+"""Models users bring, saved the way users save them: tiny, seeded, one builder each.
+
+A builder writes its model file into a folder and returns a ``Built``: the file, a
+function making evaluation data (``{input name: array}``, first axis = samples) and,
+for TorchScript, the ``--input-shape`` the CLI needs. torch is imported inside the
+builders so collecting the zoo imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+IMAGE = (3, 16, 16)
+FEATURES = 5
+VOCAB, TOKENS = 100, 12
+CHANNELS, LENGTH, DATA_LENGTH = 4, 16, 24  # sequence models: exported at T=16, measured at T=24
+
+MakeData = Callable[[int], dict[str, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Built:
+    """A saved model: the file, its data maker and the TorchScript input shape if any."""
+
+    path: Path
+    make_data: MakeData
+    input_shape: str | None = None
+
+
+def _normal(*shape: int) -> MakeData:
+    return lambda n: {"x": np.random.default_rng(7).standard_normal((n, *shape)).astype(np.float32)}
+
+
+def _tokens(n: int) -> dict[str, np.ndarray]:
+    return {"x": np.random.default_rng(7).integers(0, VOCAB, size=(n, TOKENS), dtype=np.int64)}
+
+
+def _two_inputs(n: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    return {"img": rng.standard_normal((n, *IMAGE)).astype(np.float32), "feat": rng.standard_normal((n, FEATURES)).astype(np.float32)}
+
+
+def _seeded(factory: Callable[[], Any]) -> Any:
+    """The same weights on every run, so the conversion cache can reuse artifacts."""
+    import torch
+
+    torch.manual_seed(0)
+    return factory().eval()
+
+
+def _save_pt2(model: Any, args: tuple, path: Path, dynamic_shapes: Any = None) -> Path:
+    import torch
+
+    torch.export.save(torch.export.export(model, args, dynamic_shapes=dynamic_shapes), str(path))
+    return path
+
+
+# --- the networks ---------------------------------------------------------------
+
+
+def small_cnn() -> Any:
+    """Conv-BN-ReLU, a strided conv, global pooling and a 10-class head."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10),
+    )  # fmt: skip
+
+
+def _torch_classes() -> dict[str, type]:
+    """Module classes defined on first use: torch is not imported at collection."""
+    import torch
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int) -> None:
+            super().__init__()
+            self.c1, self.b1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+            self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+            self.down = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            y = self.b2(self.c2(self.b1(self.c1(x)).relu()))
+            return (y + self.down(x)).relu()
+
+    class ResNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
+            self.blocks = nn.Sequential(Block(8, 8, 1), Block(8, 16, 2))
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+        def forward(self, x):
+            return self.head(self.blocks(self.stem(x)))
+
+    class TwoInputs(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.mlp = nn.Sequential(nn.Linear(FEATURES, 8), nn.ReLU())
+            self.fc = nn.Linear(16, 6)
+
+        def forward(self, img, feat):
+            return self.fc(torch.cat([self.conv(img), self.mlp(feat)], 1))
+
+    class TupleOut(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.cls, self.box = nn.Linear(8, 10), nn.Linear(8, 4)
+
+        def forward(self, x):
+            f = self.body(x)
+            return self.cls(f), self.box(f)
+
+    class DictOut(TupleOut):
+        def forward(self, x):
+            f = self.body(x)
+            return {"logits": self.cls(f), "boxes": self.box(f)}
+
+    class TextRNN(nn.Module):
+        def __init__(self, rnn: type) -> None:
+            super().__init__()
+            self.emb, self.rnn, self.fc = nn.Embedding(VOCAB, 16), rnn(16, 16, batch_first=True), nn.Linear(16, 4)
+
+        def forward(self, tokens):
+            hidden, _ = self.rnn(self.emb(tokens))
+            return self.fc(hidden[:, -1])
+
+    class ViTBlock(nn.Module):
+        """Patch embedding, a class token, one pre-norm transformer encoder layer."""
+
+        def __init__(self, dim: int = 32, patch: int = 4) -> None:
+            super().__init__()
+            self.embed = nn.Conv2d(3, dim, patch, patch)
+            self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+            self.pos = nn.Parameter(torch.randn(1, (IMAGE[1] // patch) ** 2 + 1, dim) * 0.02)
+            self.layer = nn.TransformerEncoderLayer(dim, 4, dim * 2, dropout=0.0, batch_first=True, norm_first=True)
+            self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, 10)
+
+        def forward(self, x):
+            patches = self.embed(x).flatten(2).transpose(1, 2)
+            tokens = torch.cat([self.cls.expand(patches.shape[0], -1, -1), patches], 1) + self.pos
+            return self.head(self.norm(self.layer(tokens))[:, 0])
+
+    class SeqConv(nn.Module):
+        """Conv1d over [batch, channels, T], averaged over T: any length works."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.c1, self.c2 = nn.Conv1d(CHANNELS, 8, 3, padding=1), nn.Conv1d(8, 8, 3, padding=1)
+            self.fc = nn.Linear(8, 3)
+
+        def forward(self, x):
+            return self.fc(self.c2(self.c1(x).relu()).relu().mean(-1))
+
+    return {"ResNet": ResNet, "TwoInputs": TwoInputs, "TupleOut": TupleOut, "DictOut": DictOut,
+            "TextRNN": TextRNN, "ViTBlock": ViTBlock, "SeqConv": SeqConv}  # fmt: skip
+
+
+def net(name: str, *args: Any) -> Any:
+    """A seeded, eval-mode instance of one of the zoo's module classes."""
+    return _seeded(lambda: _torch_classes()[name](*args))
+
+
+# --- the builders: one per way a user brings a model ------------------------------
+
+
+def cnn_batch1(folder: Path) -> Built:
+    """The default: torch.export at batch 1, no dynamic shapes."""
+    import torch
+
+    return Built(_save_pt2(_seeded(small_cnn), (torch.randn(1, *IMAGE),), folder / "cnn_b1.pt2"), _normal(*IMAGE))
+
+
+def cnn_batch4(folder: Path) -> Built:
+    """Static batch 4: every artifact takes exactly four samples."""
+    import torch
+
+    return Built(_save_pt2(_seeded(small_cnn), (torch.randn(4, *IMAGE),), folder / "cnn_b4.pt2"), _normal(*IMAGE))
+
+
+def cnn_dynamic_batch(folder: Path) -> Built:
+    """Dynamic batch; exported at batch 2 because torch.export specializes a size of 1."""
+    import torch
+
+    shapes = ({0: torch.export.Dim("batch")},)
+    return Built(_save_pt2(_seeded(small_cnn), (torch.randn(2, *IMAGE),), folder / "cnn_dynbatch.pt2", shapes), _normal(*IMAGE))
+
+
+def seq_bounded(folder: Path) -> Built:
+    """Dynamic sequence length 4..256 on dim 2, measured at a length other than the example's."""
+    import torch
+
+    shapes = ({2: torch.export.Dim("T", min=4, max=256)},)
+    path = _save_pt2(net("SeqConv"), (torch.randn(1, CHANNELS, LENGTH),), folder / "seq_bounded.pt2", shapes)
+    return Built(path, _normal(CHANNELS, DATA_LENGTH))
+
+
+def seq_unbounded(folder: Path) -> Built:
+    """Dynamic sequence length with no bounds (``Dim("T")``)."""
+    import torch
+
+    shapes = ({2: torch.export.Dim("T")},)
+    path = _save_pt2(net("SeqConv"), (torch.randn(1, CHANNELS, LENGTH),), folder / "seq_unbounded.pt2", shapes)
+    return Built(path, _normal(CHANNELS, DATA_LENGTH))
+
+
+def two_inputs(folder: Path) -> Built:
+    """An image and a feature vector; the data holds one array per input name."""
+    import torch
+
+    args = (torch.randn(1, *IMAGE), torch.randn(1, FEATURES))
+    return Built(_save_pt2(net("TwoInputs"), args, folder / "two_inputs.pt2"), _two_inputs)
+
+
+def tuple_out(folder: Path) -> Built:
+    import torch
+
+    return Built(_save_pt2(net("TupleOut"), (torch.randn(1, *IMAGE),), folder / "tuple_out.pt2"), _normal(*IMAGE))
+
+
+def dict_out(folder: Path) -> Built:
+    import torch
+
+    return Built(_save_pt2(net("DictOut"), (torch.randn(1, *IMAGE),), folder / "dict_out.pt2"), _normal(*IMAGE))
+
+
+def lstm_tokens(folder: Path) -> Built:
+    """Embedding + LSTM classifier on int64 token ids."""
+    import torch
+
+    ids = torch.randint(0, VOCAB, (1, TOKENS), dtype=torch.int64)
+    return Built(_save_pt2(net("TextRNN", torch.nn.LSTM), (ids,), folder / "lstm.pt2"), _tokens)
+
+
+def gru_tokens(folder: Path) -> Built:
+    """Embedding + GRU classifier on int64 token ids."""
+    import torch
+
+    ids = torch.randint(0, VOCAB, (1, TOKENS), dtype=torch.int64)
+    return Built(_save_pt2(net("TextRNN", torch.nn.GRU), (ids,), folder / "gru.pt2"), _tokens)
+
+
+def vit_block(folder: Path) -> Built:
+    import torch
+
+    return Built(_save_pt2(net("ViTBlock"), (torch.randn(1, *IMAGE),), folder / "vit.pt2"), _normal(*IMAGE))
+
+
+def resnet(folder: Path) -> Built:
+    import torch
+
+    return Built(_save_pt2(net("ResNet"), (torch.randn(1, *IMAGE),), folder / "resnet.pt2"), _normal(*IMAGE))
+
+
+def onnx_dynamo(folder: Path) -> Built:
+    """An ONNX file made outside edgepress by torch.onnx's dynamo exporter, static batch 1."""
+    import torch
+
+    path = folder / "resnet_dynamo.onnx"
+    torch.onnx.export(net("ResNet"), (torch.randn(1, *IMAGE),), str(path), dynamo=True, verbose=False, input_names=["image"], output_names=["logits"])
+    return Built(path, _normal(*IMAGE))
+
+
+def onnx_legacy(folder: Path) -> Built:
+    """An ONNX file from the legacy TorchScript-based exporter, static batch 1."""
+    import torch
+
+    path = folder / "resnet_legacy.onnx"
+    torch.onnx.export(net("ResNet"), (torch.randn(1, *IMAGE),), str(path), dynamo=False, input_names=["image"], output_names=["logits"], opset_version=17)
+    return Built(path, _normal(*IMAGE))
+
+
+def torchscript(folder: Path) -> Built:
+    """``torch.jit.trace(model, example).save("m.pt")``; the CLI needs --input-shape."""
+    import torch
+
+    path = folder / "cnn_traced.pt"
+    torch.jit.trace(_seeded(small_cnn), torch.randn(1, *IMAGE)).save(str(path))
+    return Built(path, _normal(*IMAGE), input_shape="x".join(map(str, (1, *IMAGE))))
+
+
+ZOO: dict[str, Callable[[Path], Built]] = {
+    "cnn_b1": cnn_batch1,
+    "cnn_b4": cnn_batch4,
+    "cnn_dynbatch": cnn_dynamic_batch,
+    "seq_bounded": seq_bounded,
+    "seq_unbounded": seq_unbounded,
+    "two_inputs": two_inputs,
+    "tuple_out": tuple_out,
+    "dict_out": dict_out,
+    "lstm": lstm_tokens,
+    "gru": gru_tokens,
+    "vit": vit_block,
+    "resnet": resnet,
+    "onnx_dynamo": onnx_dynamo,
+    "onnx_legacy": onnx_legacy,
+    "torchscript": torchscript,
+}
