@@ -15,9 +15,10 @@ from edgepress.artifact import Artifact, Format
 from edgepress.errors import BadInputError, ConversionError, EdgepressError
 from edgepress.passes import Pass, apply, registry
 
-# In-memory sources are saved to this sub-folder of out_dir so converters can run in a
-# child process (and so the saved form is the cache key of what is made from it).
-SOURCES_DIR = ".sources"
+# In-memory sources are saved so converters can run in a child process; the saved file's
+# hash keys what is made from it. They are saved in the edgepress cache (its bounded
+# "sources" part, by the model's digest), not in out_dir: the key holds from one run to
+# the next, and no hidden copy of the model is left in every output folder.
 SAVERS = {Format.TORCH: "convert.pt2", Format.KERAS: "convert.keras_file"}
 
 
@@ -134,9 +135,16 @@ def _saved_source(model: Artifact, out: Path, targets: list[Format]) -> Artifact
     """A file form of an in-memory model (the .pt2 itself when the user asked for one)."""
     if model.path is not None:
         return model
+    from edgepress import cachedir
+
     saver = registry()[SAVERS[model.format]]()
-    wanted_here = saver.output_format(model.format) in targets
-    return apply(saver, model, out if wanted_here else out / SOURCES_DIR)
+    if saver.output_format(model.format) in targets:
+        return apply(saver, model, out)
+    folder = cachedir.part("sources") / model.sha256[:32]
+    saved = apply(saver, model, folder)
+    cachedir.used(folder)
+    cachedir.bound("sources", keep=folder)
+    return saved
 
 
 def _convert_one(p: Pass, model: Artifact, source: Artifact, out: Path, isolate: bool, timeout_s: float) -> Artifact | ConversionFailure:

@@ -9,6 +9,7 @@ import typer
 from edgepress import __version__
 from edgepress.cli import bench, convert, demo, listing, quantize, run
 from edgepress.cli import report as report_cli
+from edgepress.cli import cache as cache_cli
 from edgepress.cli import sweep as sweep_cli
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ app.command("run")(run.command)
 app.command("report")(report_cli.command)
 app.command("sweep")(sweep_cli.command)
 listing.register(app)
+app.add_typer(cache_cli.app, name="cache")
 
 
 def run() -> None:

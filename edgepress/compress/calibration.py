@@ -35,23 +35,28 @@ def store(data: EvalData, spec: InputSpec) -> Path:
     """Write the inputs to ``<cache>/calibration/<sha256>.npz`` (atomically; reused if present).
 
     The file reads back with ``edgepress.data.load_file`` (``x``, or one array per input name).
+    The folder is bounded (``cachedir.BOUNDS``): storing a new file removes the least
+    recently used ones past the bound.
     """
     import numpy as np
 
-    from edgepress.demo import cache_dir
+    from edgepress import cachedir
 
     digest = hashlib.sha256()
     for array in data.inputs:
         digest.update(str((array.shape, array.dtype.str)).encode())
         digest.update(np.ascontiguousarray(array).tobytes())
-    path = cache_dir() / "calibration" / f"{digest.hexdigest()[:32]}.npz"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".calib-", suffix=".npz", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            names = ("x",) if len(data.inputs) == 1 else spec.names
-            np.savez(handle, **dict(zip(names, data.inputs)))
-        os.replace(tmp, path)
+    path = cachedir.part("calibration") / f"{digest.hexdigest()[:32]}.npz"
+    if path.exists():
+        cachedir.used(path)
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".calib-", suffix=".npz", dir=path.parent)
+    with os.fdopen(fd, "wb") as handle:
+        names = ("x",) if len(data.inputs) == 1 else spec.names
+        np.savez(handle, **dict(zip(names, data.inputs)))
+    os.replace(tmp, path)
+    cachedir.bound("calibration", keep=path)
     return path
 
 
@@ -59,6 +64,10 @@ def load(path: str | Path) -> tuple[np.ndarray, ...]:
     """The input arrays written by ``store``, in input order."""
     import numpy as np
 
+    from edgepress.errors import ConversionError
+
+    if not Path(path).exists():  # the cache was cleared, or its bound removed the file, since the model was quantized
+        raise ConversionError(f"the calibration samples {path} are no longer in the edgepress cache; quantize the model again")
     with np.load(path, allow_pickle=False) as loaded:
         return tuple(loaded[name] for name in loaded.files)
 
