@@ -111,8 +111,9 @@ def convert(
         >>> [a.format.value for a in edgepress.convert(m, ["onnx"], out_dir="out")]
         ['onnx']
     """
-    targets = resolve_formats(formats, model.format)
+    targets = resolve_formats(formats, model.format, model)
     passes = [converter_for(fmt, model.format) for fmt in targets]  # check all before any work
+    refuse_unfit(model, targets)
     out = Path(out_dir)
     source = _saved_source(model, out, targets) if isolate else model
     made = [_convert_one(p, model, source, out, isolate, timeout_s) for p in passes]
@@ -123,12 +124,33 @@ def convert(
     return made
 
 
-def resolve_formats(formats: Sequence[str | Format] | str, source: Format) -> list[Format]:
-    """Parse format names; ``"all"`` means every format ``source`` can go to."""
+def resolve_formats(formats: Sequence[str | Format] | str, source: Format, model: Artifact | None = None) -> list[Format]:
+    """Parse format names; ``"all"`` means every format ``source`` can go to (that can hold ``model``)."""
     names = formats.split(",") if isinstance(formats, str) else list(formats)
     if [str(n).strip().lower() for n in names] == ["all"]:
-        return formats_from(source)
+        return [f for f in formats_from(source) if model is None or unfit_reason(model, f) is None]
     return [n if isinstance(n, Format) else Format.parse(n) for n in names]
+
+
+def unfit_reason(model: Artifact, fmt: Format) -> str | None:
+    """Why ``fmt`` cannot hold this particular model (a dynamic length it would freeze), or None."""
+    from edgepress.converters.shapes import refusal
+
+    return refusal(model, fmt)
+
+
+def skipped_by_all(model: Artifact) -> dict[Format, str]:
+    """The formats ``"all"`` leaves out for ``model``, with the reason for each."""
+    reasons = {f: unfit_reason(model, f) for f in formats_from(model.format)}
+    return {f: why for f, why in reasons.items() if why}
+
+
+def refuse_unfit(model: Artifact, targets: Sequence[Format]) -> None:
+    """BadInputError before any work when a requested format cannot hold the model."""
+    for fmt in targets:
+        why = unfit_reason(model, fmt)
+        if why:
+            raise BadInputError(why)
 
 
 def _saved_source(model: Artifact, out: Path, targets: list[Format]) -> Artifact:

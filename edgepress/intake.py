@@ -37,6 +37,7 @@ class TorchModel:
 
     module: Any  # torch.nn.Module, in eval mode
     example_inputs: tuple[Any, ...]  # torch.Tensor each
+    dynamic_dims: Any = None  # list[shapes.DynamicDim] when taken from a .pt2; None: the batch only, if dynamic
 
 
 def from_torch(module: Any, example_inputs: Any, *, name: str = "model", dynamic_batch: bool = True) -> Artifact:
@@ -80,14 +81,16 @@ def module_of_program(artifact: Artifact) -> Artifact:
     """
     if artifact.format is not Format.TORCH_EXPORT:
         return artifact
-    import torch
+    from edgepress.converters.common import example_inputs
+    from edgepress.converters.shapes import dims_of
 
-    examples = tuple(torch.zeros([1 if isinstance(d, str) else d for d in t.shape], dtype=getattr(torch, t.dtype)) for t in artifact.input_spec.tensors)
+    dims = dims_of(artifact)  # the program's own ranges, so a re-export keeps them
+    examples = example_inputs(artifact, batch=2 if any(d.axis == 0 for d in dims) else 1)
     module = artifact.model.module()
     return Artifact(
         format=Format.TORCH, path=None, sha256=_module_digest(module, examples),
         size_bytes=sum(p.numel() * p.element_size() for p in module.state_dict().values()),
-        input_spec=artifact.input_spec, lineage=artifact.lineage, report={"name": artifact.stem}, model=TorchModel(module, examples),
+        input_spec=artifact.input_spec, lineage=artifact.lineage, report={"name": artifact.stem}, model=TorchModel(module, examples, dims),
     )
 
 
@@ -155,7 +158,7 @@ def _call_factory(factory: Any) -> Any:
     if not module_name or not func_name:
         raise BadInputError(f"a factory must look like package.module:function, got {factory!r}")
     try:
-        func = getattr(import_named(module_name), func_name)
+        func = getattr(import_named(module_name), func_name)  # also from the working directory: the user named it
     except (ImportError, AttributeError) as exc:
         raise BadInputError(f"cannot use factory {factory!r}: {exc}") from None
     if not callable(func):
@@ -196,7 +199,7 @@ def check_magic(path: Path, fmt: Format) -> None:
         raise ModelLoadError(f"{path} is not {what}: its content does not match its {path.suffix} suffix")
 
 
-def _load_pt2(path: Path, _shape: Sequence[int] | None) -> Artifact:
+def _load_pt2(path: Path, shape: Sequence[int] | None) -> Artifact:
     import torch
     import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the Q/DQ ops a quantized .pt2 holds
 
@@ -206,6 +209,10 @@ def _load_pt2(path: Path, _shape: Sequence[int] | None) -> Artifact:
         raise ModelLoadError(f"{path} is a damaged or incompatible .pt2 archive: {type(exc).__name__}: {_first_line(exc)}") from None
     tensors = tuple(_placeholder_spec(node) for node in _user_placeholders(program))
     spec = InputSpec(tensors, layout=guess_layout(tensors[0].shape, prefer="NCHW") if tensors else None)
+    if shape is not None and tensors:  # the user fixes the dynamic dimensions (a length for TFLite, .ptl)
+        from edgepress.converters.shapes import fix_shape, program_dims
+
+        spec, _ = fix_shape(spec, program_dims(program), tuple(shape))
     return Artifact.from_file(path, Format.TORCH_EXPORT, spec).derive(model=program)
 
 

@@ -155,7 +155,8 @@ RECIPE_IN_REPORT = frozenset({Format.TORCH, Format.TORCH_EXPORT, Format.KERAS})
 def cache_key(p: Pass, artifact: Artifact) -> str:
     """Content address of running ``p`` on ``artifact``: source hash + pass + options (+ a handle's recipe)."""
     recipe = artifact.report.get("quantization") if artifact.format in RECIPE_IN_REPORT else None
-    blob = json.dumps([artifact.sha256, p.name, options_of(p), recipe], sort_keys=True, default=str)
+    # the input spec is part of the key: the same .pt2 converts differently at a fixed --input-shape
+    blob = json.dumps([artifact.sha256, p.name, options_of(p), recipe, artifact.input_spec.to_dict()], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -9,7 +9,7 @@ import typer
 
 from rich.markup import escape
 
-from edgepress.cli.common import cli_errors, console, err_console, split_list, step
+from edgepress.cli.common import VerboseOption, cli_errors, console, err_console, split_list, step
 from edgepress.cli.intake import FactoryOption, InputShapeOption, WeightsOption, model_from_args
 from edgepress.errors import BadInputError
 
@@ -23,6 +23,7 @@ def command(
     weights: WeightsOption = None,
     input_shape: InputShapeOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the artifact paths.")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Convert a model into edge artifacts, written atomically under --out."""
     from edgepress.api import convert
@@ -39,6 +40,8 @@ def command(
     check_writable_dir(out, "--out")  # before any slow loading
     source = model_from_args(model, factory, weights, input_shape)
     _refuse_empty_all(source, formats)
+    if [f.lower() for f in formats] == ["all"]:
+        _say_skipped(source, quiet)
     with step(f"converting {source.name} to {', '.join(formats)}", quiet):
         made = convert(source, formats, out_dir=out, errors="collect")
     for item in made:
@@ -48,6 +51,15 @@ def command(
             console.print(str(item.path) if quiet else f"{item.format.value:>10}  {item.path}  ({item.size_bytes} bytes)", highlight=False)
     if any(isinstance(item, ConversionFailure) for item in made):
         raise typer.Exit(1)
+
+
+def _say_skipped(source: object, quiet: bool) -> None:
+    """Name the formats ``--to all`` leaves out for this model, and why."""
+    from edgepress.api import skipped_by_all
+
+    for fmt, why in skipped_by_all(source).items():
+        if not quiet:
+            err_console.print(f"skipped: {fmt.value}: {escape(why)}", highlight=False)
 
 
 def _refuse_empty_all(source: Any, formats: list[str]) -> None:

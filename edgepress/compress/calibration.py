@@ -72,10 +72,13 @@ def load(path: str | Path) -> tuple[np.ndarray, ...]:
         return tuple(loaded[name] for name in loaded.files)
 
 
-def samples(inputs: tuple[np.ndarray, ...]) -> Iterator[tuple[np.ndarray, ...]]:
-    """One batch-of-1 tuple per sample (edge programs are exported with batch 1)."""
-    for i in range(int(inputs[0].shape[0])):
-        yield tuple(a[i : i + 1] for a in inputs)
+def samples(inputs: tuple[np.ndarray, ...], batch: int = 1) -> Iterator[tuple[np.ndarray, ...]]:
+    """Tuples of ``batch`` samples (edge programs are exported with batch 1; a model saved at a
+    fixed batch takes only that one, so a short last chunk repeats its last sample)."""
+    from edgepress.targets.worker import fill_batch
+
+    for i in range(0, int(inputs[0].shape[0]), batch):
+        yield tuple(fill_batch([a[i : i + batch] for a in inputs], batch))
 
 
 def ort_reader(inputs: tuple[np.ndarray, ...], names: tuple[str, ...]) -> Any:

@@ -112,8 +112,10 @@ def qat_artifact(p: QuantizeQat, source: Artifact, x: Any, y: Any, progress: boo
         model, log = _qat_torch(p, source, x, y, progress)
         quantizer = TORCH_QUANTIZER
     recipe = {"mode": QAT_MODE, "per_channel": p.per_channel, "epochs": p.epochs, "lr": p.lr, "samples": int(len(y)), "quantizer": quantizer}
-    report = {**source.report, "name": f"{source.report.get('name', 'model')}_qat", QUANTIZATION_KEY: recipe, "training": log}
-    return source.derive(sha256=_digest(p, source, x, y), lineage=(*source.lineage, describe(p)), report=report, model=model)
+    report = {**source.report, "name": f"{source.stem}_qat", QUANTIZATION_KEY: recipe, "training": log}
+    # In memory (see quantize.model_handle): a float file's path would name the outputs, and the
+    # isolated converters would load the float model instead of the trained one.
+    return source.derive(path=None, side_files=(), sha256=_digest(p, source, x, y), lineage=(*source.lineage, describe(p)), report=report, model=model)
 
 
 def _qat_torch(p: QuantizeQat, source: Artifact, x: Any, y: Any, progress: bool | None) -> tuple[Any, dict[str, Any]]:
@@ -164,6 +166,7 @@ def _check_model(source: Artifact, x: Any, y: Any, per_channel: bool) -> None:
     if source.format is Format.KERAS:
         want, classes = _keras_shapes(source, per_channel)
     else:
+        _check_trainable_batch(source)
         quantize._check_torch_quantizable(source.model.module)
         want, classes = tuple(source.model.example_inputs[0].shape[1:]), _torch_classes(source)
     if len(source.input_spec.tensors) != 1 or tuple(x.shape[1:]) != want:
@@ -188,6 +191,18 @@ def _keras_shapes(source: Artifact, per_channel: bool) -> tuple[tuple[Any, ...],
         raise BadInputError("TF-MOT's 8-bit scheme quantizes convolution weights per channel and has no per-tensor switch; leave per_channel on for Keras models")
     quantize._check_keras_quantizable(held.model)
     return tuple(held.model.inputs[0].shape[1:]), int(held.model.outputs[0].shape[-1])
+
+
+def _check_trainable_batch(source: Artifact) -> None:
+    """Training feeds batches of many sizes: a program exported at a fixed batch takes only its own."""
+    dims = getattr(source.model, "dynamic_dims", None)
+    first = source.input_spec.tensors[0].shape if source.input_spec.tensors else ()
+    if dims is not None and first and isinstance(first[0], int):
+        raise BadInputError(
+            f"quantization-aware training feeds batches of samples, and this .pt2 was exported at a fixed batch of {first[0]} "
+            "(torch.export specialises the graph to it); re-export it with dynamic_shapes=({0: torch.export.Dim('batch')},), "
+            "pass the nn.Module with --factory, or use post-training quantization (--mode int8)"
+        )
 
 
 def _torch_classes(source: Artifact) -> int:
