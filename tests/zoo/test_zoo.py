@@ -114,11 +114,19 @@ class ZooRun:
     """One model through convert, quantize and bench, filling its cells."""
 
     def __init__(self, edgepress: Any, built: Built, folder: Path) -> None:
-        self.cli, self.built, self.folder = edgepress, built, folder
+        self.edgepress, self.built, self.folder = edgepress, built, folder
         self.cells = {column: Cell() for column in COLUMNS}
         self.problems: list[str] = []  # failures that belong to no single cell
+        self.tails: list[str] = []  # stderr of commands that failed (not refusals), for the failure message
         self.shape = ("--input-shape", built.input_shape) if built.input_shape else ()
         self.source_format = {".onnx": "onnx", ".pt": "torchscript"}.get(built.path.suffix, "pt2")
+
+    def cli(self, *args: Any) -> Any:
+        proc = self.edgepress(*args)
+        if (proc.returncode != 0 or "Traceback" in proc.stderr) and not _is_refusal(proc):
+            command = " ".join(Path(str(a)).name if str(a).startswith(str(self.folder)) else str(a) for a in args)
+            self.tails.append(f"$ edgepress {command}  -> exit {proc.returncode}\n{proc.stderr[-1500:].rstrip()}")
+        return proc
 
     def convert(self) -> None:
         columns = list(FP32)
@@ -252,4 +260,4 @@ def test_zoo_model(model: str, tmp_path: Path, edgepress: Any, zoo_results: dict
     run.bench(None)
     zoo_results[model] = run.cells
     wrong = run.verdicts(ALLOWED_REFUSALS[model])
-    assert not wrong, f"{model}:\n" + "\n".join(wrong)
+    assert not wrong, f"{model}:\n" + "\n".join(wrong) + "\n\nstderr of the commands that failed:\n" + "\n\n".join(run.tails)
