@@ -115,10 +115,13 @@ def _calibrate(src: Path, recipe: Any, inputs: tuple[np.ndarray, ...]) -> dict[s
     from ai_edge_quantizer.utils import qsv_utils
 
     from edgepress.compress.calibration import samples
+    from edgepress.layouts import cast_integers
 
     manager = recipe_manager.RecipeManager()
     manager.load_quantization_recipe(recipe)
-    key, names = _signature(src)
+    key, names, dtypes = _signature(src)
+    # litert-torch narrows int64 token ids to int32 inputs: feed what the file declares
+    inputs = tuple(cast_integers(inputs, dtypes, names)[0])
     run = calibrator.Calibrator(str(src), num_threads=os.cpu_count() or 1, qsv_update_func=qsv_utils.min_max_update)
     run.calibrate({key: [dict(zip(names, batch)) for batch in samples(inputs)]}, manager)
     return run.get_model_qsvs()
@@ -133,12 +136,14 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _signature(path: Path) -> tuple[str, list[str]]:
-    """The model's signature key and its input names in the model's input order."""
+def _signature(path: Path) -> tuple[str, list[str], list[str]]:
+    """The model's signature key, its input names in the model's input order, and their dtypes."""
+    import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=str(path))
     key = next(iter(interpreter.get_signature_list()))
     details = interpreter.get_signature_runner(key).get_input_details()
     order = [d["index"] for d in interpreter.get_input_details()]
-    return key, sorted(details, key=lambda name: order.index(details[name]["index"]))
+    names = sorted(details, key=lambda name: order.index(details[name]["index"]))
+    return key, names, [np.dtype(details[name]["dtype"]).name for name in names]
