@@ -42,6 +42,7 @@ def formats_from(source: Format) -> list[Format]:
     return sorted((f for f in made if f is not source), key=lambda f: f.value)
 
 
+_NO_SCRIPT = "torch.export cannot take a TorchScript module"
 # Why a (source, target) pair has no converter, for errors and the published matrix.
 UNSUPPORTED_WHY = {
     (Format.KERAS, Format.EXECUTORCH): "ExecuTorch lowers torch.export programs only; convert a Keras model to TFLite or ONNX instead",
@@ -51,8 +52,11 @@ UNSUPPORTED_WHY = {
     (Format.ONNX, Format.EXECUTORCH): "ExecuTorch needs the PyTorch model; convert the original PyTorch model instead",
     (Format.ONNX, Format.TORCHSCRIPT_LITE): "TorchScript needs the PyTorch model; convert the original PyTorch model instead",
     (Format.ONNX, Format.TORCH_EXPORT): "edgepress does not import ONNX into PyTorch; start from the PyTorch model",
+    (Format.TORCHSCRIPT, Format.TFLITE): f"litert-torch converts torch.export programs and {_NO_SCRIPT}; export the original nn.Module with torch.export, save it as .pt2 and convert that (or convert this file to onnx)",
+    (Format.TORCHSCRIPT, Format.EXECUTORCH): f"ExecuTorch lowers torch.export programs and {_NO_SCRIPT}; export the original nn.Module with torch.export, save it as .pt2 and convert that (or convert this file to onnx)",
+    (Format.TORCHSCRIPT, Format.TORCH_EXPORT): f"{_NO_SCRIPT}; export the original nn.Module with torch.export.export and save it with torch.export.save",
 }
-MATRIX_SOURCES = (Format.TORCH, Format.TORCH_EXPORT, Format.KERAS, Format.ONNX)
+MATRIX_SOURCES = (Format.TORCH, Format.TORCH_EXPORT, Format.TORCHSCRIPT, Format.KERAS, Format.ONNX)
 MATRIX_TARGETS = (Format.ONNX, Format.TFLITE, Format.EXECUTORCH, Format.TORCHSCRIPT_LITE, Format.TORCH_EXPORT)
 
 

@@ -56,6 +56,11 @@ def command(
         raise BadInputError("--max-drop guards ONNX Runtime quantization; use --to onnx (the default) or drop --max-drop")
     if source.format is Format.ONNX and formats != [Format.ONNX]:
         raise BadInputError("an ONNX model quantizes to ONNX only; quantize the PyTorch or Keras original for other formats")
+    if source.format is Format.TORCHSCRIPT and formats != [Format.ONNX]:
+        raise BadInputError(
+            "a TorchScript model quantizes to ONNX only (through its ONNX export: TFLite and ExecuTorch start from torch.export, "
+            "which cannot take a TorchScript module); use --to onnx, or export the original nn.Module with torch.export and quantize the .pt2"
+        )
     if budget is not None and data is None and eval_data is None:
         raise BadInputError("--max-drop needs data to score on: pass --eval (labels give accuracy) or --data")
     options = _options(mode, data, samples, method, activations, not per_tensor, keep_float, budget, relative, eval_data)
@@ -65,8 +70,18 @@ def command(
         console.print(str(artifact.path) if quiet else f"{artifact.format.value:>10}  {artifact.path}  ({artifact.size_bytes} bytes)", highlight=False)
         if "guard" in artifact.report and not quiet:
             _print_guard(artifact.report["guard"])
+        _warn_coverage(artifact.report)
     if any("accuracy_guard_failed" in a.report.get("flags", []) for a in made):
         raise typer.Exit(1)
+
+
+def _warn_coverage(report: dict[str, Any]) -> None:
+    """One line when a format's quantizer left most weights float (the report's flags say so too)."""
+    from edgepress.compress.coverage import WARNING_KEY
+
+    warning = (report.get("quantization") or {}).get(WARNING_KEY)
+    if warning:
+        err_console.print(f"warning: {escape(warning)}", highlight=False)
 
 
 def _check_formats(mode: str, formats: list[Any], to: str) -> None:
@@ -114,7 +129,7 @@ def _quantize(source: Any, mode: str, formats: list[Any], out: Path, options: di
             if data:
                 calibration_data(data, source.input_spec)  # bad data is refused before the export writes into --out
         (source,) = edgepress.convert(source, ["onnx"], out_dir=out)  # the guard scores ONNX Runtime runs
-    if source.format is Format.ONNX:
+    if source.format in (Format.ONNX, Format.TORCHSCRIPT):  # TorchScript: quantized through its ONNX export
         return [edgepress.quantize(source, mode, out_dir=out, **options)]
     handle = edgepress.quantize(source, mode, out_dir=out, **options)
     return list(edgepress.convert(handle, [f.value for f in formats], out_dir=out))

@@ -193,6 +193,10 @@ def onnx_output(p: Any, source: Artifact, out_dir: Path, tag: str, write: Any, r
         staged = tmp / filename
         report = write(source.path, staged)
         report = {QUANTIZATION_KEY: report, "source_size_bytes": source.size_bytes} | ({"note": RANDOM_NOTE, "flags": ["random_calibration"]} if random else {})
+        if tag != "fp16":  # say how much of it is really int8
+            from edgepress.compress.coverage import mark, onnx_coverage
+
+            report = mark(report, "onnx", onnx_coverage(staged))
         made = Artifact.from_file(staged, Format.ONNX, source.input_spec, (*source.lineage, describe(p)), (), report)
         return publish(made, out_dir, key)
 
@@ -298,6 +302,8 @@ def quantize(
             "the accuracy guard (max_drop) retries post-training calibration settings and has none to retry for qat; "
             "run qat without max_drop and measure the result with edgepress.bench, or use mode 'int8' with max_drop"
         )
+    if model.format is Format.TORCHSCRIPT:
+        model = _onnx_of_script(model, mode)
     if mode == "qat":  # training, not calibration: see compress.qat
         from edgepress.compress.qat import qat
 
@@ -321,3 +327,24 @@ def quantize(
 
     evaluation = calibration_data(eval_data if eval_data is not None else calibration, model.input_spec) if (eval_data is not None or calibration is not None) else None
     return guarded(p, model, Path(out_dir), evaluation, max_drop, relative)
+
+
+def _onnx_of_script(model: Artifact, mode: str) -> Artifact:
+    """A TorchScript model's ONNX export (kept with the cache's saved sources), which ONNX Runtime quantizes.
+
+    The PyTorch quantizers start from torch.export, which cannot take a ScriptModule;
+    ONNX Runtime's quantizers take the ONNX file the TorchScript exporter writes.
+    """
+    from edgepress import cachedir
+    from edgepress.api import convert
+
+    if mode == "qat":
+        raise BadInputError(
+            "quantization-aware training needs the nn.Module, and a TorchScript file holds a ScriptModule; "
+            "train from the original module (edgepress.from_torch) or use a post-training mode (int8, int8_dynamic)"
+        )
+    folder = cachedir.part("sources") / model.sha256[:32]
+    (made,) = convert(model, ["onnx"], out_dir=folder)
+    cachedir.used(folder)
+    cachedir.bound("sources", keep=folder)
+    return made

@@ -69,7 +69,9 @@ class ConvertExecuTorch:
             report["quantization"] = {**recipe, "quantizer": "PT2E XNNPACKQuantizer (symmetric int8)"}
         elif qat_recipe_of(source):
             report["quantization"] = qat_recipe_of(source)
-        return (), report
+        from edgepress.compress.coverage import check
+
+        return (), check(report, "executorch", program=program)  # how much of it is really int8
 
 
 def delegation_report(graph_module: Any) -> dict[str, Any]:

@@ -66,7 +66,9 @@ class ConvertOnnx:
 
             # the exporter's per-node names and stack traces weigh as much as the int8 weights here
             report["quantization"] = {**qat_recipe_of(source), "names_compacted_bytes": compact_names(path)}
-        return side_files, report
+        from edgepress.compress.coverage import check
+
+        return side_files, check(report, "onnx", path)  # how much of it is really int8
 
     def _export_torch(self, source: Artifact, path: Path) -> str:
         import torch

@@ -78,7 +78,9 @@ class ConvertTflite:
             else:
                 litert_torch.convert(module, examples).export(str(path))
         report["debug_names_stripped_bytes"] = strip_debug_names(path) if self.strip_debug_names else 0
-        return (), {"converter": f"litert-torch {_version('litert-torch')}", **op_report(path), **report}
+        from edgepress.compress.coverage import check
+
+        return (), check({"converter": f"litert-torch {_version('litert-torch')}", **op_report(path), **report}, "tflite", path)
 
     def _write_keras(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
         import tensorflow as tf
@@ -95,18 +97,29 @@ class ConvertTflite:
             path.write_bytes(converter.convert())
         extra = {"quantization": {**recipe, **quantization}} if recipe else {}
         extra["debug_names_stripped_bytes"] = strip_debug_names(path) if self.strip_debug_names else 0
-        return (), {"converter": f"tensorflow {tf.__version__} TFLiteConverter", **op_report(path), **extra}
+        from edgepress.compress.coverage import check
+
+        return (), check({"converter": f"tensorflow {tf.__version__} TFLiteConverter", **op_report(path), **extra}, "tflite", path)
 
     def _spec(self, source: Artifact, path: Path) -> InputSpec:
         if source.format is Format.KERAS:
             from edgepress.targets.signature import read_input_spec
 
             return read_input_spec(path, Format.TFLITE).with_layout(source.input_spec.layout)
-        spec = static_spec(source)
+        spec = declared_integers(static_spec(source), path)
         if self.layout is Layout.NHWC and spec.layout == "NCHW":
             tensors = tuple(replace(t, shape=(t.shape[0], t.shape[2], t.shape[3], t.shape[1])) if len(t.shape) == 4 else t for t in spec.tensors)
             return InputSpec(tensors, "NHWC")
         return spec
+
+
+def declared_integers(spec: InputSpec, path: Path) -> InputSpec:
+    """``spec`` with each integer input's dtype as the file declares it (litert-torch makes int64 ids int32)."""
+    from edgepress.targets.signature import read_input_spec
+
+    declared = read_input_spec(path, Format.TFLITE).dtypes
+    tensors = tuple(replace(t, dtype=d) if t.dtype.startswith(("int", "uint")) and d.startswith(("int", "uint")) else t for t, d in zip(spec.tensors, declared))
+    return replace(spec, tensors=tensors)
 
 
 def _quantize_static(recipe: dict[str, Any], float_path: Path, path: Path, nhwc: bool) -> dict[str, Any]:
