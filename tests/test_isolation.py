@@ -43,3 +43,47 @@ def test_one_failing_format_does_not_stop_the_others(tmp_path):
     assert not list(tmp_path.glob("*.onnx"))
     with pytest.raises(ConversionError, match=r"1 of 2 conversion\(s\) failed: onnx"):
         edgepress.convert(model, ["onnx", "ptl"], out_dir=tmp_path)
+
+
+# Modules the children import after start-up: the converter child (json, concurrent via
+# torch), the measurement worker (json, platform) and multiprocessing's spawned workers (pickle).
+SHADOWED = ("json", "concurrent", "platform", "pickle")
+
+
+@pytest.fixture
+def hostile_cwd(tmp_path, monkeypatch):
+    """A working directory whose modules shadow the standard library and leave a mark when run."""
+    folder = tmp_path / "cwd"
+    folder.mkdir()
+    for name in SHADOWED:
+        (folder / f"{name}.py").write_text(f"open({str(folder / ('RAN_' + name))!r}, 'w').close()\n")
+    monkeypatch.chdir(folder)
+    return folder
+
+
+def test_the_converter_child_never_imports_from_the_working_directory(pt2_path, hostile_cwd, tmp_path):
+    made = run_isolated(create("convert.onnx"), edgepress.load(pt2_path), tmp_path / "out")
+    assert made.path.exists() and made.path.suffix == ".onnx"
+    assert not list(hostile_cwd.glob("RAN_*"))
+
+
+def test_the_measurement_worker_never_imports_from_the_working_directory(onnx_artifact, hostile_cwd):
+    import numpy as np
+
+    from edgepress.targets.base import RunSettings
+
+    data = np.random.default_rng(0).standard_normal((3, *onnx_artifact.input_spec.shapes[0][1:])).astype(np.float32)
+    (result,) = edgepress.bench([onnx_artifact], data=data, settings=RunSettings(min_iters=2, min_seconds=0, warmup=0))
+    assert result.error is None and result.latency_ms is not None
+    assert not list(hostile_cwd.glob("RAN_*"))
+
+
+def test_sweep_pool_workers_never_import_from_the_working_directory(hostile_cwd):
+    from edgepress.executors import LocalPool
+
+    pool = LocalPool(jobs=2)
+    try:
+        assert sorted(pool.map_unordered(abs, [-3, -4])) == [(0, 3), (1, 4)]
+    finally:
+        pool.close()
+    assert not list(hostile_cwd.glob("RAN_*"))

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgepress.cli.common import cli_errors, console, err_console, parse_shape, step
+from edgepress.cli.common import VerboseOption, WideOption, cli_errors, console, err_console, parse_shape, print_results, step
 from edgepress.errors import BadInputError
 
 
@@ -25,12 +25,13 @@ def command(
     warmup: Annotated[int, typer.Option(help="Untimed warm-up runs.")] = 5,
     input_shape: Annotated[Optional[str], typer.Option(help="Input shape for TorchScript files, e.g. 1x3x224x224.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table, no progress.")] = False,
+    wide: WideOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Measure artifacts: latency, memory and drift against --ref. Exit 1 if any cell failed."""
     from edgepress import intake
     from edgepress.measure import bench
     from edgepress.report.results import results_document, write_results
-    from edgepress.report.table import results_table
     from edgepress.storage import check_writable_file
     from edgepress.targets.base import RunSettings
 
@@ -47,7 +48,7 @@ def command(
     elif json_out:
         write_results(json_out, results)
     if not quiet and json_out != "-":
-        console.print(results_table(results))
+        print_results(results, wide)
         if json_out:
             console.print(f"results: {json_out}", highlight=False)
     failed = [r for r in results if r.error]

@@ -27,10 +27,14 @@ VerboseOption = Annotated[
     typer.Option(
         "--verbose",
         "-v",
-        help="Also show the frameworks' own output (TensorFlow, torch, runtimes, converter processes). "
-        "It is always kept in OUT/.edgepress/logs/COMMAND.log, or in logs/ under the edgepress cache "
-        "folder ($EDGEPRESS_CACHE, else ~/.cache/edgepress) when there is no output folder or the input was bad.",
+        help="Also show the frameworks' own output (TensorFlow, torch, runtimes). It is always kept in "
+        "OUT/.edgepress/logs/COMMAND.log, else (no output folder, bad input) in logs/ of the edgepress "
+        "cache ($EDGEPRESS_CACHE or ~/.cache/edgepress).",
     ),
+]
+WideOption = Annotated[
+    bool,
+    typer.Option("--wide", help="Every column in the results table (by default it fits 120 columns; the results JSON and the reports hold every value)."),
 ]
 
 # Piped output gets a wide fixed width so result tables are not squeezed to 80 columns.
@@ -51,18 +55,19 @@ def cli_errors(func: F) -> F:
         verbose = bool(kwargs.get("verbose"))
         if not verbose:
             quiet.quiet_environment()  # before any framework is imported, here and in child processes
-        log, out = _new_log(name), _output_folder(kwargs)
+        log = _new_log(name)
+        _output[:] = [_output_folder(kwargs)]
         code = 1
         try:
             with quiet.captured(log, echo=verbose), _to_user(err_console):
-                result = _run(func, lambda: _log_destination(log, name, out, 1), *args, **kwargs)
+                result = _run(func, lambda: _log_destination(log, name, _output[0], 1), *args, **kwargs)
             code = 0
             return result
         except typer.Exit as exc:
             code = exc.exit_code
             raise
         finally:
-            _keep_log(log, _log_destination(log, name, out, code))
+            _keep_log(log, _log_destination(log, name, _output[0], code))
 
     return wrapper  # type: ignore[return-value]
 
@@ -101,6 +106,15 @@ def _command_name(func: Callable[..., Any]) -> str:
     if func.__name__ == "command":
         return func.__module__.rsplit(".", 1)[-1]
     return func.__name__.removesuffix("_command")
+
+
+# The running command's output folder, where its log is kept (a one-item list: set per command).
+_output: list[Path | None] = [None]
+
+
+def log_into(folder: Path) -> None:
+    """Keep this command's log in ``folder``/.edgepress/logs (for an output folder no option names)."""
+    _output[0] = Path(folder)
 
 
 def _output_folder(kwargs: dict[str, Any]) -> Path | None:
@@ -148,6 +162,13 @@ def _keep_log(log: Path, dest: Path) -> None:
         shutil.move(log, dest)
     except OSError:  # an output folder we cannot write in: the log stays in the cache
         os.replace(log, log.parent / dest.name)
+
+
+def print_results(results: Any, wide: bool) -> None:
+    """The results table on stdout: every column with ``wide``, else within TABLE_WIDTH columns."""
+    from edgepress.report.table import TABLE_WIDTH, results_table
+
+    console.print(results_table(results, wide=wide), width=None if wide else min(console.width, TABLE_WIDTH))
 
 
 @contextmanager

@@ -7,17 +7,18 @@ from typing import Annotated
 
 import typer
 
-from edgepress.cli.common import cli_errors, console, err_console
+from edgepress.cli.common import VerboseOption, WideOption, cli_errors, console, err_console, print_results
 
 
 @cli_errors
 def command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the artifacts and results.json.")] = Path("edgepress-demo"),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the results path.")] = False,
+    wide: WideOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Train a small CNN on scikit-learn's digits, convert it to every format, measure it, write the HTML report."""
     from edgepress.demo import run_demo
-    from edgepress.report.table import results_table
     from edgepress.storage import check_writable_dir
 
     check_writable_dir(out, "--out")
@@ -27,7 +28,7 @@ def command(
 
     results = run_demo(out, progress=progress)
     if not quiet:
-        console.print(results_table(results))
+        print_results(results, wide)
     console.print(f"results: {out / 'results.json'}", highlight=False)
     console.print(f"report:  {out / 'report.html'}", highlight=False)
     if any(r.error for r in results):

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.markup import escape
 
-from edgepress.cli.common import cli_errors, console, err_console, split_list, step
+from edgepress.cli.common import VerboseOption, cli_errors, console, err_console, split_list, step
 from edgepress.cli.intake import FactoryOption, InputShapeOption, WeightsOption, model_from_args
 from edgepress.errors import BadInputError
 
@@ -34,6 +34,7 @@ def command(
     weights: WeightsOption = None,
     input_shape: InputShapeOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the artifact paths.")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Quantize a model and write the quantized artifacts; with --max-drop, guard its accuracy.
 

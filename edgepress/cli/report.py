@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgepress.cli.common import cli_errors, console
+from edgepress.cli.common import VerboseOption, cli_errors, console
 
 
 @cli_errors
@@ -17,6 +17,7 @@ def command(
     md: Annotated[Optional[Path], typer.Option(help="Short Markdown summary for a pull request.")] = None,
     csv: Annotated[Optional[Path], typer.Option(help="CSV, one row per artifact and target.")] = None,
     title: Annotated[str, typer.Option(help="Title of the HTML report.")] = "edgepress benchmark report",
+    verbose: VerboseOption = False,
 ) -> None:
     """Render reports from results JSON. Without --html/--md/--csv, writes report.html."""
     from edgepress.report.writer import write_report

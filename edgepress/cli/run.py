@@ -7,21 +7,24 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from edgepress.cli.common import cli_errors, console, err_console
+from edgepress.cli.common import VerboseOption, WideOption, cli_errors, console, err_console, log_into, print_results
 
 
 @cli_errors
 def command(
-    recipe: Annotated[Path, typer.Argument(help="Recipe TOML: [model], [[pass]] tables, optional [output] and [bench].")],
+    recipe: Annotated[Path, typer.Argument(help="Recipe TOML: a [model] table, [[pass]] tables, optional [output] and [bench] tables.")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (overrides the recipe's [output] dir).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the paths of the files made.")] = False,
+    wide: WideOption = False,
+    verbose: VerboseOption = False,
 ) -> None:
-    """Run a recipe (e.g. prune -> distill -> quantize -> convert) and print what each step made."""
+    """Run a recipe, a chain of passes such as prune -> distill -> quantize -> convert, and print what each step made."""
     from edgepress.recipe_file import RecipeFile, run_recipe
     from edgepress.storage import check_writable_dir
 
     spec = RecipeFile.read(recipe)  # bad recipes fail here, before any slow import or training
     check_writable_dir(out or spec.out_dir, "--out" if out else f"{recipe}'s [output] dir")
+    log_into(out or spec.out_dir)
 
     def progress(message: str) -> None:
         if not quiet:
@@ -35,9 +38,7 @@ def command(
         return
     console.print(steps_table(run.source, run.steps))
     if run.results:
-        from edgepress.report.table import results_table
-
-        console.print(results_table(run.results))
+        print_results(run.results, wide)
         console.print(f"results: {run.results_path}", highlight=False)
     if any(r.error for r in run.results):
         raise typer.Exit(1)

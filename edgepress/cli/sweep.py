@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgepress.cli.common import cli_errors, console, err_console
+from edgepress.cli.common import VerboseOption, cli_errors, console, err_console
 
 
 @cli_errors
@@ -20,6 +20,7 @@ def command(
     max_drop: Annotated[Optional[str], typer.Option("--max-drop", help="Accuracy budget: 0.01 or 1% (one point). Names the best artifact within it.")] = None,
     objective: Annotated[str, typer.Option(help="Best within the budget by 'latency' (p50) or 'size'.")] = "latency",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary lines.")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Run recipes x formats x targets, cached by content: an interrupted sweep resumes, a repeated one is instant."""
     from edgepress.errors import BadInputError

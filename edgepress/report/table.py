@@ -11,15 +11,27 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 
-def results_table(results: Sequence[BenchResult]) -> Table:
-    """One row per (artifact, target): size, timings, memory, drift, accuracy, flags."""
+COLUMNS = ("artifact", "format", "target", "size", "init ms", "1st ms", "p50 ms", "p90 ms", "p99 ms", "peak RSS", "max|err|", "cosine", "top-1 agree", "vs host-cpu", "accuracy", "flags / error")
+# The default table fits TABLE_WIDTH terminal columns: what a reader compares first (the
+# file name shows the format). ``wide=True`` has every column; the reports have every value.
+NARROW_COLUMNS = ("artifact", "target", "size", "p50 ms", "peak RSS", "max|err|", "top-1 agree", "accuracy", "flags / error")
+TABLE_WIDTH = 120
+
+
+def results_table(results: Sequence[BenchResult], wide: bool = False) -> Table:
+    """One row per (artifact, target): size, timings, memory, drift, accuracy, flags.
+
+    Print it within ``TABLE_WIDTH`` columns unless ``wide`` (long names and errors wrap).
+    """
     from rich.table import Table
 
+    columns = COLUMNS if wide else NARROW_COLUMNS
     table = Table(title="edgepress bench", show_lines=False)
-    for column in ("artifact", "format", "target", "size", "init ms", "1st ms", "p50 ms", "p90 ms", "p99 ms", "peak RSS", "max|err|", "cosine", "top-1 agree", "vs host-cpu", "accuracy", "flags / error"):
+    for column in columns:
         table.add_column(column, justify="left" if column in ("artifact", "format", "target", "flags / error") else "right")
     for r in results:
-        table.add_row(*row_cells(r))
+        cells = dict(zip(COLUMNS, row_cells(r)))
+        table.add_row(*(cells[column] for column in columns))
     return table
 
 
