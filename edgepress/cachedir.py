@@ -7,8 +7,9 @@ its least recently used entries are removed, oldest first. Entries are content-a
 so a removed one is simply rebuilt the next time it is needed.
 
 Example:
-    >>> [u.name for u in edgepress.cachedir.usage()]
-    ['calibration', 'demo', 'sources']
+    >>> from edgepress import cachedir
+    >>> [(u.name, u.entries) for u in cachedir.usage()]
+    [('calibration', 3), ('demo', 1), ('sources', 2)]
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from pathlib import Path
 MIB = 1 << 20
 # What each part edgepress writes holds (``edgepress cache info`` shows these).
 PARTS = {
-    "calibration": "calibration samples of quantized models (.npz by content), least recently used removed past the bound",
-    "sources": "saved forms of in-memory models that converters read in child processes, least recently used removed past the bound",
+    "calibration": "calibration samples of quantized models, by content",
+    "sources": "saved in-memory models that converters read, by model digest",
     "demo": "trained weights of the demo's digits CNN",
     "data": "the digits data as .npz files for recipes",
-    "arm64": "aarch64 sysroots of the arm64-emu target (rebuilt by 'edgepress targets setup arm64-emu')",
+    "arm64": "aarch64 sysroots of the arm64-emu target",
     "logs": "logs of the frameworks' own output",
 }
 BOUNDS = {"calibration": 512 * MIB, "sources": 1024 * MIB}

@@ -6,7 +6,7 @@ Example (``grid.toml``)::
     targets = ["host-cpu", "arm64-emu:cortex-a76"]
 
     [model]
-    builtin = "digits"            # or: path = "model.pt2"
+    builtin = "digits"            # or: path = "model.pt2" (it takes quantize.* and convert.* recipes, not prune.*)
 
     [data]                        # optional; the builtin model brings its test split
     path = "eval.npz"
