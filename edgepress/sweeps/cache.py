@@ -15,7 +15,7 @@ from typing import Any
 
 from edgepress.storage import write_json_atomic
 
-KEY_VERSION = 1  # bump when a change to edgepress makes old cells wrong
+KEY_VERSION = 2  # bump when a change to edgepress makes old cells wrong (2: .pt2 models feed quantize recipes; static-batch references)
 CELLS_DIR = "cells"
 
 
