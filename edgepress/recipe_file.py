@@ -180,6 +180,8 @@ def first_format(source: Format, recipe: Recipe) -> Format:
         return source  # nothing to adapt; Recipe.check names any other misfit
     if first.name in PROGRAM_PASSES:
         return Format.TORCH if source is Format.TORCH_EXPORT else source  # else Recipe.check names the misfit
+    if first.name.startswith("convert."):
+        return source  # a converter that takes a module only (convert.pt2): Recipe.check says what it takes
     held = " (it holds a torch.export graph of aten ops)" if source is Format.TORCH_EXPORT else ""
     raise BadInputError(
         f"pass {first.name!r} edits a PyTorch module's layers (nn.Conv2d, nn.Linear), which a {source.value} file does not hold{held}; "
