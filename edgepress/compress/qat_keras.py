@@ -9,9 +9,11 @@ converter with ``Optimize.DEFAULT`` reads those ranges and writes int8 kernels.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from edgepress.artifact import Artifact
+from edgepress.errors import BadInputError
 
 
 def qat_keras(p: Any, source: Artifact, x: Any, y: Any, progress: bool | None) -> tuple[Any, dict[str, Any]]:
@@ -26,7 +28,7 @@ def qat_keras(p: Any, source: Artifact, x: Any, y: Any, progress: bool | None) -
 
     config = p.config(progress)
     tf_keras.utils.set_random_seed(p.seed)
-    model = tfmot.quantization.keras.quantize_model(clone(keras_model(source).model, TF_KERAS))
+    model = _quantize_aware(tfmot, clone(keras_model(source).model, TF_KERAS))
     model.compile(
         optimizer=tf_keras.optimizers.Adam(p.lr),
         loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),  # edgepress models output logits
@@ -43,6 +45,26 @@ def qat_keras(p: Any, source: Artifact, x: Any, y: Any, progress: bool | None) -
         "val_accuracy": [round(float(v), 5) for v in history.history["val_accuracy"]],
     }
     return KerasModel(model, TF_KERAS), log
+
+
+def _quantize_aware(tfmot: Any, model: Any) -> Any:
+    """TF-MOT's ``quantize_model``; a layer its 8-bit scheme cannot wrap is a BadInputError."""
+    try:
+        return tfmot.quantization.keras.quantize_model(model)
+    except RuntimeError as exc:
+        found = re.match(r"Layer (\S+):<class '[\w.]*?(\w+)'> is not supported", str(exc))
+        if found is None:
+            raise
+        name, kind = found.groups()
+        why = (
+            "TF-MOT folds a BatchNormalization only into a Conv2D, DepthwiseConv2D or Dense right before it that has no activation "
+            "of its own: build it as Conv2D(activation=None) -> BatchNormalization -> ReLU"
+            if "BatchNormalization" in kind else "TF-MOT's 8-bit scheme has no rule for this layer type"
+        )
+        raise BadInputError(
+            f"TF-MOT's quantization-aware training cannot wrap layer {name!r} ({kind}) where it stands in this model ({why}); "
+            "quantize with mode int8 (post-training calibration) instead"
+        ) from None
 
 
 def _progress(config: Any) -> Any:

@@ -221,9 +221,11 @@ def model_handle(p: Any, source: Artifact, mode: str, data: Any, options: dict[s
     stored = cal.store(data, source.input_spec)
     recipe = {"mode": mode, **options, "calibration_file": str(stored), "samples": data.count, "random_calibration": data.random}
     digest = hashlib.sha256(json.dumps([source.sha256, describe(p), stored.name], sort_keys=True).encode()).hexdigest()
-    name = f"{source.report.get('name', 'model')}_{tag or TAGS[mode]}"
+    name = f"{source.stem}_{tag or TAGS[mode]}"
     report = {**source.report, "name": name, QUANTIZATION_KEY: recipe} | ({"note": RANDOM_NOTE} if data.random and note else {})
-    return source.derive(sha256=digest, lineage=(*source.lineage, describe(p)), report=report, model=model)
+    # In memory, not at the float file's path (a Keras model loaded from a file has one): a
+    # path would name every output after the float model and overwrite its files.
+    return source.derive(path=None, side_files=(), sha256=digest, lineage=(*source.lineage, describe(p)), report=report, model=model)
 
 
 def _check_keras_quantizable(model: Any) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from dataclasses import replace
 
 from edgepress.artifact import Artifact, Format, InputSpec
+from edgepress.converters.input_check import check_inputs
 from edgepress.passes import Pass, cache_key, describe
 from edgepress.storage import cached, publish, staging_dir
 
@@ -36,6 +37,7 @@ def convert_with(
         staged = Artifact.from_file(
             staged_path, fmt, spec_of(staged_path), (*source.lineage, describe(p)), side_files, report
         )
+        check_inputs(source.input_spec, staged_path, fmt, staged.input_spec)
         return publish(staged, out_dir, key)
 
 

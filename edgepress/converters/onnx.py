@@ -86,18 +86,17 @@ class ConvertOnnx:
         return f"torch.onnx {torch.__version__}"
 
     def _export_keras(self, source: Artifact, path: Path) -> str:
-        """Keras 3 exports ONNX itself; tf-keras goes through tf2onnx."""
+        """Both Keras flavours through tf2onnx: Keras 3 as its frozen inference function, tf-keras with from_keras."""
         import tf2onnx
 
         from edgepress.keras_models import KERAS3, keras_model
 
         held = keras_model(source)
+        signature = _keras_signature(held.model, self.dynamic_batch)
         with quiet_exporter():
             if held.flavor == KERAS3:
-                _call_once(held.model, source)  # Keras 3 refuses to export a model never called
-                held.model.export(str(path), format="onnx", verbose=False, opset_version=self.opset)
-                return f"keras {held.model.__module__.split('.')[0]} export (tf2onnx {tf2onnx.__version__})"
-            signature = _keras_signature(held.model, self.dynamic_batch)
+                _export_keras3(held.model, signature, path, self.opset)
+                return f"tf2onnx {tf2onnx.__version__} (Keras 3 inference function, frozen)"
             tf2onnx.convert.from_keras(held.model, input_signature=signature, opset=self.opset, output_path=str(path))
         return f"tf2onnx {tf2onnx.__version__}"
 
@@ -127,10 +126,22 @@ def _refuse_keras_qat(source: Artifact) -> None:
         )
 
 
-def _call_once(model: Any, source: Artifact) -> None:
-    import numpy as np
+def _export_keras3(model: Any, signature: tuple[Any, ...], path: Path, opset: int) -> None:
+    """Keras 3 -> ONNX with every captured tensor frozen into the graph.
 
-    model([np.zeros(t.concrete_shape(1), t.dtype) for t in source.input_spec.tensors])
+    ``model.export(format="onnx")`` hands tf2onnx's ``from_function`` a function whose
+    captured tensors tf2onnx lists as graph inputs (unlike its ``from_keras``): the mean and
+    variance of a Normalization layer (EfficientNet's first layer) are such captures,
+    constants rather than variables, so they became inputs that callers had to feed.
+    Freezing first turns every capture into a constant; the inputs are the model's own.
+    """
+    import tensorflow as tf
+    import tf2onnx
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    call = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))
+    frozen = convert_variables_to_constants_v2(call.get_concrete_function(*signature))
+    tf2onnx.convert.from_function(tf.function(frozen), input_signature=signature, opset=opset, output_path=str(path))
 
 
 def _keras_signature(model: Any, dynamic_batch: bool) -> tuple[Any, ...]:
