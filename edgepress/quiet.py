@@ -70,10 +70,12 @@ def captured(log: Path, echo: bool = False) -> Iterator[Path]:
     log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     sys.stderr.flush()
     saved = os.dup(2)
-    previous, _user_stream = _user_stream, os.fdopen(os.dup(saved), "w", buffering=1, errors="replace")
+    # A sys.stderr that is not fd 2 (a test runner's capture) stays the user's stream.
+    own = _fd_of(sys.stderr) == 2
+    previous, _user_stream = _user_stream, os.fdopen(os.dup(saved), "w", buffering=1, errors="replace") if own else sys.stderr
     pump = _Tee(log_fd, saved) if echo else None
     os.dup2(pump.write_fd if pump else log_fd, 2)
-    handler = _python_output_to_stderr()
+    handler = _records_to_fd2()
     try:
         yield log
     finally:
@@ -82,18 +84,26 @@ def captured(log: Path, echo: bool = False) -> Iterator[Path]:
         os.dup2(saved, 2)
         if pump:
             pump.close()
-        _user_stream.close()
+        if own:
+            _user_stream.close()
         _user_stream = previous
         for fd in (saved, log_fd):
             os.close(fd)
 
 
-def _python_output_to_stderr() -> logging.Handler:
-    """edgepress's own records (child output) to ``sys.stderr``, which is now fd 2, the log.
+def _fd_of(stream: TextIO) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return None
 
-    Python warnings need nothing: they are written to ``sys.stderr`` already.
+
+def _records_to_fd2() -> logging.StreamHandler:
+    """edgepress's own records (child output) to fd 2, which is now the log.
+
+    Python warnings need nothing: they are written to ``sys.stderr``, fd 2, already.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(os.fdopen(os.dup(2), "w", buffering=1, errors="replace"))
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
     logger = logging.getLogger("edgepress")
     logger.addHandler(handler)
@@ -102,12 +112,12 @@ def _python_output_to_stderr() -> logging.Handler:
     return handler
 
 
-def _restore(handler: logging.Handler) -> None:
+def _restore(handler: logging.StreamHandler) -> None:
     logger = logging.getLogger("edgepress")
     logger.removeHandler(handler)
     logger.setLevel(logging.NOTSET)
     logger.propagate = True
-    handler.flush()
+    handler.stream.close()
 
 
 class _Tee:

@@ -128,9 +128,9 @@ def _output_folder(kwargs: dict[str, Any]) -> Path | None:
 
 
 def _log_home() -> Path:
-    from edgepress.demo import cache_dir
+    from edgepress.cachedir import part
 
-    return cache_dir() / "logs"
+    return part("logs")
 
 
 def _new_log(name: str) -> Path:

@@ -154,3 +154,22 @@ def test_help_skips_the_rich_help_renderer():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     assert "Commands:" in proc.stdout and proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("echo", [False, True])
+def test_captured_sends_fd_2_to_the_log_and_echo_copies_it(tmp_path, echo):
+    log = tmp_path / "logs" / "x.log"
+    code = (
+        "import os, sys, warnings\nfrom pathlib import Path\nfrom edgepress import quiet\n"
+        f"with quiet.captured(Path({str(log)!r}), echo={echo}):\n"
+        "    os.write(2, b'native line\\n')\n    warnings.warn('python warning')\n"
+        "    quiet.log_child_output('a child', b'child line')\n    print('for the user', file=quiet.user_stderr())\n"
+        "print('after', file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    kept = log.read_text()
+    assert all(text in kept for text in ("native line", "python warning", "a child wrote on stderr:\nchild line")) and "for the user" not in kept
+    shown = proc.stderr.splitlines()
+    assert ("native line" in proc.stderr) is echo and ("python warning" in proc.stderr) is echo
+    assert "for the user" in shown and shown[-1] == "after"
