@@ -50,8 +50,12 @@ class LocalPool:
 
         if not jobs:
             return
+        from edgepress import quiet
+
+        # Under the CLI the workers' converter and runtime output joins its log, as in one process.
+        keep = quiet.keep_child_output_in_stderr if quiet.capturing() else None
         with _safe_path_children():  # the pool's resource tracker and workers start here
-            self._pool = ProcessPoolExecutor(max_workers=min(self.jobs, len(jobs)), mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=min(self.jobs, len(jobs)), mp_context=multiprocessing.get_context("spawn"), initializer=keep)
             futures = {self._pool.submit(fn, job): index for index, job in enumerate(jobs)}
         for future in as_completed(futures):
             exc = future.exception()

@@ -35,6 +35,7 @@ QUIET_ENV = {
 }
 
 CHILD_LOGGER = "edgepress.child"
+LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"
 
 _user_stream: TextIO | None = None
 
@@ -48,6 +49,23 @@ def quiet_environment() -> None:
 def user_stderr() -> TextIO:
     """The stream that reaches the user's terminal (``sys.stderr`` when nothing is captured)."""
     return _user_stream or sys.stderr
+
+
+def capturing() -> bool:
+    """True while ``captured`` is active in this process."""
+    return _user_stream is not None
+
+
+def keep_child_output_in_stderr() -> None:
+    """For a pool worker of a capturing CLI: child output records to this process's stderr.
+
+    The worker inherited the CLI's fd 2, the log, so the records land there too.
+    """
+    logger = logging.getLogger("edgepress")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
 
 
 def log_child_output(what: str, text: str | bytes | None) -> None:
@@ -104,7 +122,7 @@ def _records_to_fd2() -> logging.StreamHandler:
     Python warnings need nothing: they are written to ``sys.stderr``, fd 2, already.
     """
     handler = logging.StreamHandler(os.fdopen(os.dup(2), "w", buffering=1, errors="replace"))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     logger = logging.getLogger("edgepress")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
