@@ -17,6 +17,8 @@ from edgepress.compress import calibration
 
 QUANTIZATION_KEY = "quantization"  # report key holding the recipe on a quantized handle
 QAT_MODE = "qat"  # a handle whose model was already quantized while training (``quantize.qat``)
+# Recurrent ops PT2E quantizers skip as opaque nodes; split into Linear ops first (``_split_recurrent``).
+RECURRENT_OPS = frozenset({"lstm", "gru", "rnn_tanh", "rnn_relu", "lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell"})
 
 
 def recipe_of(source: Artifact) -> dict[str, Any] | None:
@@ -112,7 +114,7 @@ def _pt2e(recipe: dict[str, Any], module: Any, examples: tuple[Any, ...], quanti
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    graph = torch.export.export(module, examples).module()
+    graph = _split_recurrent(torch.export.export(module, examples)).module()
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
         for batch in calibration.samples(calibration.load(recipe["calibration_file"])):
@@ -122,3 +124,23 @@ def _pt2e(recipe: dict[str, Any], module: Any, examples: tuple[Any, ...], quanti
     # only tells converters so (exported modules refuse .eval()).
     converted.training = False
     return converted
+
+
+def _split_recurrent(program: Any) -> Any:
+    """``program`` with its LSTM, GRU and RNN ops decomposed into the Linear ops they run.
+
+    PT2E quantizers annotate ``aten.linear``; an ``aten.lstm`` node is one opaque op they
+    leave float, so an LSTM classifier's "INT8" ``.pte`` came out at its float size.
+    torch's own decompositions unroll it over the sequence into ``aten.linear`` calls
+    that share each weight, plus the gates' pointwise math; the quantizer then stores
+    those weights in int8 once each. A dynamic sequence length cannot be unrolled: such a
+    program stays as it is (and its coverage report says what stayed float).
+    """
+    import torch
+
+    used = {n.target for n in program.graph.nodes if n.op == "call_function"}
+    table = torch.export.default_decompositions()
+    recurrent = {op: table[op] for op in used if op in table and op.name().split("::")[-1].split(".")[0] in RECURRENT_OPS}
+    placeholders = [n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"]
+    dynamic = any(isinstance(d, torch.SymInt) for v in placeholders if isinstance(v, torch.Tensor) for d in v.shape)
+    return program.run_decompositions(recurrent) if recurrent and not dynamic else program
