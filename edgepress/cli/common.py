@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import sys
-import tempfile
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from edgepress import quiet
 from edgepress.errors import BadInputError, EdgepressError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,9 +31,39 @@ WideOption = Annotated[
     typer.Option("--wide", help="Every column in the results table (by default it fits 120 columns; the results JSON and the reports hold every value)."),
 ]
 
+
+
+class LazyConsole:
+    """A rich Console made on first use: ``edgepress --help`` never imports rich (a third of its start-up)."""
+
+    def __init__(self, **options: Any) -> None:
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_console", None)
+
+    def _made(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            object.__setattr__(self, "_console", Console(**self._options))
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._made(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._made(), name, value)
+
+
 # Piped output gets a wide fixed width so result tables are not squeezed to 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 220)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 220)
+console = LazyConsole(width=None if sys.stdout.isatty() else 220)
+err_console = LazyConsole(stderr=True, width=None if sys.stderr.isatty() else 220)
+
+
+def escape(text: str) -> str:
+    """``rich.markup.escape``: brackets in ``text`` print as written, not as markup."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def cli_errors(func: F) -> F:
@@ -52,6 +76,8 @@ def cli_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from edgepress import quiet
+
         verbose = bool(kwargs.get("verbose"))
         if not verbose:
             quiet.quiet_environment()  # before any framework is imported, here and in child processes
@@ -85,6 +111,8 @@ def _run(func: Callable[..., Any], failed_log: Callable[[], Path], *args: Any, *
     except (typer.Exit, typer.Abort, typer.TyperException):
         raise
     except Exception as exc:  # a bug: the traceback is for the log, the user gets one line
+        import traceback
+
         traceback.print_exc()
         message = f"edgepress failed unexpectedly ({type(exc).__name__}: {_one_line(str(exc))[:200]}); please report it with the log {failed_log()}"
         err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
@@ -92,8 +120,10 @@ def _run(func: Callable[..., Any], failed_log: Callable[[], Path], *args: Any, *
 
 
 @contextmanager
-def _to_user(console_: Console) -> Iterator[None]:
+def _to_user(console_: LazyConsole) -> Iterator[None]:
     """Point a console at the user's terminal while fd 2 goes to the log."""
+    from edgepress import quiet
+
     console_.file = quiet.user_stderr()
     try:
         yield
@@ -135,6 +165,8 @@ def _log_home() -> Path:
 
 def _new_log(name: str) -> Path:
     """A private log file for this run (parallel runs must not mix), moved into place at the end."""
+    import tempfile
+
     try:
         home = _log_home()
         home.mkdir(parents=True, exist_ok=True)
@@ -157,6 +189,8 @@ def _log_destination(log: Path, name: str, out: Path | None, code: int) -> Path:
 
 
 def _keep_log(log: Path, dest: Path) -> None:
+    import shutil
+
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(log, dest)

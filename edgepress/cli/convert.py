@@ -7,9 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from rich.markup import escape
-
-from edgepress.cli.common import VerboseOption, cli_errors, console, err_console, split_list, step
+from edgepress.cli.common import VerboseOption, cli_errors, console, err_console, escape, split_list, step
 from edgepress.cli.intake import FactoryOption, InputShapeOption, WeightsOption, model_from_args
 from edgepress.errors import BadInputError
 

@@ -6,14 +6,13 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 
 from edgepress import __version__
 from edgepress.cli import bench, convert, demo, listing, quantize, run
 from edgepress.cli import report as report_cli
 from edgepress.cli import cache as cache_cli
 from edgepress.cli import sweep as sweep_cli
-from edgepress.cli.common import err_console
+from edgepress.cli.common import err_console, escape
 
 # Plain help text: rich markup would eat bracketed words ("[model]", "[[recipe]]") and
 # its help renderer costs more start-up time than the rest of the CLI together.
