@@ -53,6 +53,13 @@ class LazyConsole:
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._made(), name, value)
 
+    # Special methods are looked up on the type, not through __getattr__ (rich's Live uses these).
+    def __enter__(self) -> Any:
+        return self._made().__enter__()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._made().__exit__(*exc_info)
+
 
 # Piped output gets a wide fixed width so result tables are not squeezed to 80 columns.
 console = LazyConsole(width=None if sys.stdout.isatty() else 220)

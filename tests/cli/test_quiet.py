@@ -173,3 +173,18 @@ def test_captured_sends_fd_2_to_the_log_and_echo_copies_it(tmp_path, echo):
     shown = proc.stderr.splitlines()
     assert ("native line" in proc.stderr) is echo and ("python warning" in proc.stderr) is echo
     assert "for the user" in shown and shown[-1] == "after"
+
+
+def test_the_lazy_console_drives_rich_progress_and_status():
+    """distill's epoch bar is a rich Progress on err_console; step() uses its status spinner."""
+    from rich.progress import Progress
+
+    from edgepress.cli.common import LazyConsole
+
+    lazy = LazyConsole(record=True, force_terminal=True, width=80)
+    with Progress(console=lazy) as bar:
+        task = bar.add_task("epochs", total=2)
+        bar.update(task, advance=2)
+    with lazy.status("converting"):
+        pass
+    assert "epochs" in lazy.export_text()
