@@ -39,7 +39,7 @@ def carried(source: Artifact) -> dict[str, Any]:
     return {QUANTIZATION_KEY: recipe, "name": source.report.get("name")} if recipe else {}
 
 
-def xnnpack_program(recipe: dict[str, Any], module: Any, examples: tuple[Any, ...]) -> Any:
+def xnnpack_program(recipe: dict[str, Any], module: Any, examples: tuple[Any, ...], dynamic_shapes: Any = None) -> Any:
     """A torch.export program quantized with ExecuTorch's XNNPACK quantizer (fp32 I/O)."""
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer, get_symmetric_quantization_config
@@ -47,8 +47,8 @@ def xnnpack_program(recipe: dict[str, Any], module: Any, examples: tuple[Any, ..
     refuse_int16(recipe, "ExecuTorch")
     config = get_symmetric_quantization_config(is_per_channel=recipe.get("per_channel", True), is_dynamic=_dynamic(recipe))
     quantizer = XNNPACKQuantizer().set_global(config)
-    quantized = _pt2e(recipe, module, examples, quantizer, fold=True)
-    return torch.export.export(quantized, examples)
+    quantized = _pt2e(recipe, module, examples, quantizer, fold=True, dynamic_shapes=dynamic_shapes)
+    return torch.export.export(quantized, examples, dynamic_shapes=dynamic_shapes)
 
 
 def litert_module(recipe: dict[str, Any], module: Any, examples: tuple[Any, ...], permute: Callable[[Any], Any]) -> tuple[Any, Any]:
@@ -110,14 +110,17 @@ def _dynamic(recipe: dict[str, Any]) -> bool:
     return recipe["mode"] == "int8_dynamic"
 
 
-def _pt2e(recipe: dict[str, Any], module: Any, examples: tuple[Any, ...], quantizer: Any, fold: bool, permute: Callable[[Any], Any] = lambda t: t) -> Any:
+def _pt2e(
+    recipe: dict[str, Any], module: Any, examples: tuple[Any, ...], quantizer: Any, fold: bool, permute: Callable[[Any], Any] = lambda t: t, dynamic_shapes: Any = None
+) -> Any:
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    graph = _split_recurrent(torch.export.export(module, examples)).module()
+    # dynamic dimensions (a sequence length) stay dynamic so samples of any length calibrate
+    graph = _split_recurrent(torch.export.export(module, examples, dynamic_shapes=dynamic_shapes)).module()
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
-        for batch in calibration.samples(calibration.load(recipe["calibration_file"])):
+        for batch in calibration.samples(calibration.load(recipe["calibration_file"]), batch=int(examples[0].shape[0])):
             prepared(*(permute(torch.from_numpy(a)) for a in batch))
     converted = convert_pt2e(prepared, fold_quantize=fold)
     # Exported from an eval-mode module, the graph already holds inference ops; the flag

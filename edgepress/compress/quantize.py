@@ -217,7 +217,8 @@ def model_handle(p: Any, source: Artifact, mode: str, data: Any, options: dict[s
         from edgepress.intake import TorchModel
 
         _check_torch_quantizable(source.model.module)
-        model = TorchModel(source.model.module, source.model.example_inputs)  # a new handle; the module is not changed
+        # a new handle (the module is not changed) that keeps the source's dynamic dimensions
+        model = TorchModel(source.model.module, source.model.example_inputs, source.model.dynamic_dims)
     stored = cal.store(data, source.input_spec)
     recipe = {"mode": mode, **options, "calibration_file": str(stored), "samples": data.count, "random_calibration": data.random}
     digest = hashlib.sha256(json.dumps([source.sha256, describe(p), stored.name], sort_keys=True).encode()).hexdigest()

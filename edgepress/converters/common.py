@@ -50,27 +50,28 @@ def torch_program(source: Artifact) -> Any:
 def _torch_program(source: Artifact) -> Any:
     import torch
 
+    from edgepress.converters.shapes import dims_of, export_dynamic_shapes
+
     if source.format is Format.TORCH_EXPORT:
         import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the Q/DQ ops a quantized .pt2 holds
 
         return source.model if source.model is not None else torch.export.load(str(source.path))
-    model = source.model
-    dynamic = batch_dynamic_shapes(source)
-    examples = model.example_inputs
-    if dynamic is not None:
-        # torch.export specialises a size-1 dimension to a constant; trace with batch 2.
-        examples = tuple(t.expand(2, *t.shape[1:]).contiguous() if t.shape[0] == 1 else t for t in examples)
-    return torch.export.export(model.module, examples, dynamic_shapes=dynamic)
+    dims = dims_of(source)
+    examples = _sized(source.model.example_inputs, dims)
+    return torch.export.export(source.model.module, examples, dynamic_shapes=export_dynamic_shapes(dims, len(examples)))
 
 
-def batch_dynamic_shapes(source: Artifact) -> tuple[dict[int, Any], ...] | None:
-    """torch.export dynamic_shapes marking dim 0 dynamic where the spec says so."""
+def _sized(examples: tuple[Any, ...], dims: list[Any]) -> tuple[Any, ...]:
+    """Examples resized along each dynamic dimension to a size torch.export keeps symbolic (not 0 or 1)."""
     import torch
 
-    if not any(t.is_dynamic for t in source.input_spec.tensors):
-        return None
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    return tuple({0: batch} if isinstance(t.shape[0], str) else {} for t in source.input_spec.tensors)
+    resized = list(examples)
+    for d in dims:
+        t = resized[d.input_index]
+        if t.shape[d.axis] in (0, 1) or not (d.min <= t.shape[d.axis] <= (d.max or t.shape[d.axis])):
+            index = torch.arange(d.example) % max(t.shape[d.axis], 1)
+            resized[d.input_index] = t.index_select(d.axis, index).contiguous()
+    return tuple(resized)
 
 
 @contextlib.contextmanager
@@ -89,24 +90,53 @@ def quiet_exporter() -> Iterator[None]:
 
 
 def example_inputs(source: Artifact, batch: int = 1) -> tuple[Any, ...]:
-    """Example tensors with a fixed batch: the model's own (resized), else zeros from its spec."""
+    """Example tensors, a dynamic batch set to ``batch``: the model's own, else zeros from its spec.
+
+    A static dimension keeps its size (a program exported at batch 4 takes only 4); other
+    dynamic dimensions get a size inside their range.
+    """
     import torch
 
+    from edgepress.converters.shapes import dims_of
+
+    sizes = {(d.input_index, d.axis): d.example for d in dims_of(source) if d.axis != 0}
+    tensors = source.input_spec.tensors
     if source.format is Format.TORCH:
-        return tuple(t[:1].expand(batch, *t.shape[1:]).contiguous() for t in source.model.example_inputs)
-    return tuple(torch.zeros(t.concrete_shape(batch), dtype=getattr(torch, t.dtype, torch.float32)) for t in source.input_spec.tensors)
+        own = source.model.example_inputs
+        return tuple(t[:1].expand(batch, *t.shape[1:]).contiguous() if _dynamic_batch(spec) else t for t, spec in zip(own, tensors))
+    shapes = [[sizes.get((i, a), batch if a == 0 else 1) if isinstance(s, str) else s for a, s in enumerate(t.shape)] for i, t in enumerate(tensors)]
+    return tuple(torch.zeros(shape, dtype=getattr(torch, t.dtype, torch.float32)) for shape, t in zip(shapes, tensors))
+
+
+def _dynamic_batch(spec: Any) -> bool:
+    return bool(spec.shape) and isinstance(spec.shape[0], str)
 
 
 def static_program(source: Artifact, batch: int = 1) -> Any:
-    """A torch.export program with every shape fixed (edge runtimes plan memory statically)."""
+    """A torch.export program for edge runtimes: the batch fixed, other dynamic dimensions kept
+    with their ranges (``shapes.refusal`` has turned away the formats that cannot hold them)."""
     import torch
 
+    from edgepress.converters.shapes import dims_of, export_dynamic_shapes
+
     module = source.model.module if source.format is Format.TORCH else torch_program(source).module()
+    examples = example_inputs(source, batch)
+    dynamic = export_dynamic_shapes(dims_of(source), len(examples), keep_batch=False)
     with quiet_exporter():
-        return torch.export.export(module, example_inputs(source, batch))
+        return torch.export.export(module, examples, dynamic_shapes=dynamic)
 
 
 def static_spec(source: Artifact, batch: int = 1) -> InputSpec:
-    """The source's input spec with dynamic dimensions fixed as in ``static_program``."""
-    tensors = tuple(replace(t, shape=t.concrete_shape(batch)) for t in source.input_spec.tensors)
+    """The source's input spec with a dynamic batch fixed as in ``static_program``."""
+    tensors = tuple(replace(t, shape=(batch, *t.shape[1:])) if _dynamic_batch(t) else t for t in source.input_spec.tensors)
     return replace(source.input_spec, tensors=tensors)
+
+
+def refuse_fixed_shapes(source: Artifact, fmt: Format) -> None:
+    """Raise BadInputError when ``fmt`` cannot keep ``source``'s dynamic dimensions."""
+    from edgepress.converters.shapes import refusal
+    from edgepress.errors import BadInputError
+
+    reason = refusal(source, fmt)
+    if reason:
+        raise BadInputError(reason)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgepress.artifact import Artifact, Format
-from edgepress.converters.common import convert_with, example_inputs, quiet_exporter, static_program, static_spec
+from edgepress.converters.common import convert_with, example_inputs, quiet_exporter, refuse_fixed_shapes, static_program, static_spec
 from edgepress.passes import register
 
 # Graph bookkeeping, not compute: never counted as a fallback.
@@ -41,6 +41,7 @@ class ConvertExecuTorch:
         return Format.EXECUTORCH
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
+        refuse_fixed_shapes(artifact, Format.EXECUTORCH)
         return convert_with(self, artifact, out_dir, Format.EXECUTORCH, self._write, lambda _: static_spec(artifact))
 
     def _write(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
@@ -57,7 +58,7 @@ class ConvertExecuTorch:
         with quiet_exporter():
             program = static_program(source)
             if recipe:  # a quantized handle: PT2E with the XNNPACK quantizer, on the recorded samples
-                program = xnnpack_program(recipe, program.module(), example_inputs(source, 1))
+                program = xnnpack_program(recipe, program.module(), example_inputs(source, 1), _kept_dims(source))
             elif qat_recipe_of(source):  # trained with XNNPACK's QAT quantizer: int8 weights, then lower
                 program = fold_weights(program)
             edge = to_edge_transform_and_lower(program, partitioner=partitioners)
@@ -72,6 +73,13 @@ class ConvertExecuTorch:
         from edgepress.compress.coverage import check
 
         return (), check(report, "executorch", program=program)  # how much of it is really int8
+
+
+def _kept_dims(source: Artifact) -> Any:
+    """dynamic_shapes for the dimensions a .pte keeps (bounded, not the batch)."""
+    from edgepress.converters.shapes import dims_of, export_dynamic_shapes
+
+    return export_dynamic_shapes(dims_of(source), len(source.input_spec.tensors), keep_batch=False)
 
 
 def delegation_report(graph_module: Any) -> dict[str, Any]:

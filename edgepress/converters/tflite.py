@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgepress.artifact import Artifact, Format, InputSpec
-from edgepress.converters.common import convert_with, example_inputs, quiet_exporter, static_spec, torch_program
+from edgepress.converters.common import convert_with, example_inputs, quiet_exporter, refuse_fixed_shapes, static_spec, torch_program
 from edgepress.passes import register
 
 
@@ -43,6 +43,7 @@ class ConvertTflite:
         return Format.TFLITE
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
+        refuse_fixed_shapes(artifact, Format.TFLITE)
         write = self._write_keras if artifact.format is Format.KERAS else self._write_torch
         return convert_with(self, artifact, out_dir, Format.TFLITE, write, lambda path: self._spec(artifact, path))
 

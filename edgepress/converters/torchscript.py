@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgepress.artifact import Artifact, Format, InputSpec
-from edgepress.converters.common import convert_with, example_inputs, quiet_exporter, static_spec, torch_program
+from edgepress.converters.common import convert_with, example_inputs, quiet_exporter, refuse_fixed_shapes, static_spec, torch_program
 from edgepress.passes import register
 
 DEPRECATION = "PyTorch Mobile's lite interpreter is deprecated upstream; prefer ExecuTorch (.pte)"
@@ -45,6 +45,7 @@ class ConvertTorchScriptLite:
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
         if artifact.format is Format.TORCHSCRIPT:  # the same graph: it takes what the .pt takes
             return convert_with(self, artifact, out_dir, Format.TORCHSCRIPT_LITE, _write_script, lambda _: artifact.input_spec)
+        refuse_fixed_shapes(artifact, Format.TORCHSCRIPT_LITE)
         return convert_with(self, artifact, out_dir, Format.TORCHSCRIPT_LITE, _write, lambda _: static_spec(artifact))
 
 
