@@ -87,3 +87,17 @@ def test_sweep_pool_workers_never_import_from_the_working_directory(hostile_cwd)
     finally:
         pool.close()
     assert not list(hostile_cwd.glob("RAN_*"))
+
+
+def test_the_ssh_agent_never_imports_from_the_device_working_directory(hostile_cwd):
+    import json
+    import subprocess
+    import sys
+
+    from edgepress.targets.remote import _agent_source
+
+    # the device runs `python -c AGENT` in the ssh user's home; here the hostile folder plays it
+    proc = subprocess.run([sys.executable, "-c", _agent_source(), "probe"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["modules"]["numpy"] is True
+    assert not list(hostile_cwd.glob("RAN_*"))

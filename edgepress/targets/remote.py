@@ -209,8 +209,13 @@ class SshTarget:
         return Measurement(raw=raw, outputs=outputs)
 
 
+# `python -c` puts the device user's working directory (their home) first on sys.path, and
+# -P needs Python 3.11: the agent drops that entry before it imports anything.
+_DROP_WORKING_DIR = "import sys\nif sys.path and sys.path[0] in ('', '.'):\n    del sys.path[0]\n"
+
+
 def _agent_source() -> str:
-    return Path(remote_agent.__file__).read_text()
+    return _DROP_WORKING_DIR + Path(remote_agent.__file__).read_text()
 
 
 def _write_bundle(handle: Any, artifact: Artifact, inputs: list[np.ndarray], settings: RunSettings) -> None:
