@@ -3,7 +3,7 @@ artifact, not the whole run.
 
 The child gets the pass by name and options and the source as a file; it writes the
 made artifact's facts (or its error) as JSON. A child killed by a signal or stopped at
-the timeout becomes a ConversionError that says so. What the child prints on stderr
+the timeout becomes a ConversionError that says so. What the child prints
 (converter logs) is recorded with ``quiet.log_child_output``: the CLI's log, not the terminal.
 """
 
@@ -50,9 +50,9 @@ def _spawn(name: str, argv: list[str], timeout_s: float) -> None:
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
-        log_child_output(f"pass {name!r} (stopped at the timeout)", exc.stderr)
+        log_child_output(f"pass {name!r} (stopped at the timeout)", exc.stderr, exc.stdout)
         raise ConversionError(f"pass {name!r} did not finish within {timeout_s:.0f} s and was stopped") from None
-    log_child_output(f"pass {name!r}", proc.stderr)
+    log_child_output(f"pass {name!r}", proc.stderr, proc.stdout)
     if proc.returncode != 0:
         last = (proc.stderr or proc.stdout).strip().splitlines()
         detail = describe_exit(proc.returncode).replace("the runtime", "the converter")

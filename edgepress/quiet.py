@@ -68,12 +68,13 @@ def keep_child_output_in_stderr() -> None:
     logger.setLevel(logging.INFO)
 
 
-def log_child_output(what: str, text: str | bytes | None) -> None:
-    """Record what a child process wrote on stderr (the log when captured, nowhere by default)."""
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    if text and text.strip():
-        logging.getLogger(CHILD_LOGGER).info("%s wrote on stderr:\n%s", what, text.rstrip())
+def log_child_output(what: str, stderr: str | bytes | None, stdout: str | bytes | None = None) -> None:
+    """Record what a child process printed (the log when captured, nowhere by default)."""
+    for stream, text in (("stdout", stdout), ("stderr", stderr)):
+        if isinstance(text, bytes):
+            text = text.decode(errors="replace")
+        if text and text.strip():
+            logging.getLogger(CHILD_LOGGER).info("%s wrote on %s:\n%s", what, stream, text.rstrip())
 
 
 @contextmanager

@@ -70,9 +70,9 @@ def _spawn(argv: list[str], timeout_s: float, env: dict[str, str] | None) -> Non
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired as exc:
-        log_child_output("the measurement worker (stopped at the timeout)", exc.stderr)
+        log_child_output("the measurement worker (stopped at the timeout)", exc.stderr, exc.stdout)
         raise RuntimeFailure(f"the runtime did not finish within {timeout_s:.0f} s and was stopped") from None
-    log_child_output("the measurement worker", proc.stderr)
+    log_child_output("the measurement worker", proc.stderr, proc.stdout)
     if proc.returncode != 0:
         raise RuntimeFailure(f"{describe_exit(proc.returncode)}; last output: {_tail(proc.stderr or proc.stdout)}")
 
