@@ -15,12 +15,18 @@ TRAINING_OPTIONS = {"distill.kd": {"epochs": 1}, "quantize.qat": {"epochs": 1}}
 
 
 @pytest.fixture(scope="session")
-def sources(torch_model, pt2_path, onnx_artifact):
+def sources(torch_model, pt2_path, onnx_artifact, session_dir):
     """One source artifact per format the contract test can feed a pass."""
+    import torch
+
+    from tests.conftest import INPUT_SHAPE
     from tests.models import keras_cnn
 
     keras_model = edgepress.from_keras(keras_cnn("keras3"), name="keras_cnn")
-    return {Format.TORCH: torch_model, Format.TORCH_EXPORT: edgepress.load(pt2_path), Format.ONNX: onnx_artifact, Format.KERAS: keras_model}
+    script = session_dir / "resnet_tiny.pt"  # a TorchScript file, as torch.jit.trace + save make one
+    torch.jit.trace(torch_model.model.module, torch.randn(*INPUT_SHAPE)).save(str(script))
+    return {Format.TORCH: torch_model, Format.TORCH_EXPORT: edgepress.load(pt2_path), Format.ONNX: onnx_artifact, Format.KERAS: keras_model,
+            Format.TORCHSCRIPT: edgepress.load(script, input_shape=INPUT_SHAPE)}
 
 
 @pytest.mark.parametrize("name", PASS_NAMES)
@@ -29,7 +35,7 @@ def test_every_registered_pass_honours_the_contract(name, sources, tmp_path, eva
     p = cls(**({"data": str(eval_npz), **TRAINING_OPTIONS[name]} if name in TRAINING_OPTIONS else {}))
     assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
     assert p.name == name and p.summary and p.accepts
-    preference = (Format.TORCH, Format.TORCH_EXPORT, Format.ONNX, Format.KERAS)
+    preference = (Format.TORCH, Format.TORCH_EXPORT, Format.ONNX, Format.KERAS, Format.TORCHSCRIPT)
     source_fmt = next((f for f in preference if f in p.accepts and f in sources), None)
     if source_fmt is None:
         pytest.skip(f"no test source for formats {sorted(f.value for f in p.accepts)}")
