@@ -134,6 +134,10 @@ def _check_input(array: np.ndarray, tensor: Any) -> np.ndarray:
     want_dtype = np.dtype(tensor.dtype)
     if array.dtype != want_dtype and not np.can_cast(array.dtype, want_dtype, casting="same_kind"):
         raise DataError(f"input {tensor.name!r} expects {want_dtype}; the data is {array.dtype}")
+    if array.dtype.kind in "iu" and want_dtype.kind in "iu":  # token ids for an int32 .tflite: refuse ids that would wrap
+        from edgepress.layouts import cast_integers
+
+        array = cast_integers([array], [want_dtype.name], [tensor.name])[0][0]
     with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is reported by _check_finite
         cast = np.ascontiguousarray(array.astype(want_dtype, copy=False))
     return _check_finite(cast, f"input {tensor.name!r}")
