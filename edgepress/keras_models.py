@@ -2,7 +2,8 @@
 
 The two flavours live side by side (``import keras`` is Keras 3, ``import tf_keras`` is
 Keras 2), and which one a model is decides what works: TF-MOT only handles tf-keras,
-tf2onnx only converts tf-keras, Keras 3 exports ONNX itself. ``tf.keras`` is never used:
+tf2onnx's ``from_keras`` only converts tf-keras (Keras 3 goes through its frozen inference
+function, see ``converters.onnx``). ``tf.keras`` is never used:
 its meaning flips with ``TF_USE_LEGACY_KERAS``.
 
 Files: ``.keras`` (loaded with ``safe_mode=True``), tf-keras ``.h5`` (refused when it

@@ -25,12 +25,12 @@ class ConvertOnnx:
     """
 
     name: ClassVar[str] = "convert.onnx"
-    summary: ClassVar[str] = "PyTorch (torch.onnx dynamo) or Keras (Keras 3 export / tf2onnx) -> ONNX, onnx.checker verified"
+    summary: ClassVar[str] = "PyTorch (torch.onnx dynamo) or Keras (tf2onnx) -> ONNX, onnx.checker verified"
     accepts: ClassVar[frozenset[Format]] = frozenset({Format.TORCH, Format.TORCH_EXPORT, Format.KERAS})
     methods: ClassVar[dict[Format, str]] = {
         Format.TORCH: "torch.onnx dynamo exporter",
         Format.TORCH_EXPORT: "torch.onnx dynamo exporter",
-        Format.KERAS: "Keras 3 `export(format='onnx')` / tf2onnx for tf-keras",
+        Format.KERAS: "tf2onnx (Keras 3: its frozen inference function; tf-keras: `from_keras`)",
     }
 
     opset: int = 18
