@@ -74,8 +74,8 @@ def small_cnn() -> Any:
     )  # fmt: skip
 
 
-def _torch_classes() -> dict[str, type]:
-    """Module classes defined on first use: torch is not imported at collection."""
+def resnet_net() -> Any:
+    """A ResNet-style net: a stem and two basic blocks, the second strided with a projection."""
     import torch
     from torch import nn
 
@@ -86,19 +86,18 @@ def _torch_classes() -> dict[str, type]:
             self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
             self.down = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
 
-        def forward(self, x):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
             y = self.b2(self.c2(self.b1(self.c1(x)).relu()))
             return (y + self.down(x)).relu()
 
-    class ResNet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU())
-            self.blocks = nn.Sequential(Block(8, 8, 1), Block(8, 16, 2))
-            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    stem = [nn.Conv2d(3, 8, 3, 1, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU()]
+    return nn.Sequential(*stem, Block(8, 8, 1), Block(8, 16, 2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
 
-        def forward(self, x):
-            return self.head(self.blocks(self.stem(x)))
+
+def two_inputs_net() -> Any:
+    """An image branch and a feature branch, concatenated into one head."""
+    import torch
+    from torch import nn
 
     class TwoInputs(nn.Module):
         def __init__(self) -> None:
@@ -107,37 +106,55 @@ def _torch_classes() -> dict[str, type]:
             self.mlp = nn.Sequential(nn.Linear(FEATURES, 8), nn.ReLU())
             self.fc = nn.Linear(16, 6)
 
-        def forward(self, img, feat):
+        def forward(self, img: torch.Tensor, feat: torch.Tensor) -> torch.Tensor:
             return self.fc(torch.cat([self.conv(img), self.mlp(feat)], 1))
 
-    class TupleOut(nn.Module):
+    return TwoInputs()
+
+
+def two_heads_net(as_dict: bool) -> Any:
+    """Class logits and a box from one body, returned as a tuple or as a dict."""
+    import torch
+    from torch import nn
+
+    class TwoHeads(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
             self.cls, self.box = nn.Linear(8, 10), nn.Linear(8, 4)
 
-        def forward(self, x):
+        def forward(self, x: torch.Tensor) -> Any:
             f = self.body(x)
-            return self.cls(f), self.box(f)
+            return {"logits": self.cls(f), "boxes": self.box(f)} if as_dict else (self.cls(f), self.box(f))
 
-    class DictOut(TupleOut):
-        def forward(self, x):
-            f = self.body(x)
-            return {"logits": self.cls(f), "boxes": self.box(f)}
+    return TwoHeads()
+
+
+def text_rnn_net(kind: str) -> Any:
+    """Embedding + LSTM or GRU over int64 token ids, classified from the last step."""
+    import torch
+    from torch import nn
 
     class TextRNN(nn.Module):
-        def __init__(self, rnn: type) -> None:
+        def __init__(self) -> None:
             super().__init__()
+            rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[kind]
             self.emb, self.rnn, self.fc = nn.Embedding(VOCAB, 16), rnn(16, 16, batch_first=True), nn.Linear(16, 4)
 
-        def forward(self, tokens):
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
             hidden, _ = self.rnn(self.emb(tokens))
             return self.fc(hidden[:, -1])
 
-    class ViTBlock(nn.Module):
-        """Patch embedding, a class token, one pre-norm transformer encoder layer."""
+    return TextRNN()
 
-        def __init__(self, dim: int = 32, patch: int = 4) -> None:
+
+def vit_net(dim: int = 32, patch: int = 4) -> Any:
+    """Patch embedding, a class token, one pre-norm transformer encoder layer."""
+    import torch
+    from torch import nn
+
+    class ViTBlock(nn.Module):
+        def __init__(self) -> None:
             super().__init__()
             self.embed = nn.Conv2d(3, dim, patch, patch)
             self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
@@ -145,29 +162,28 @@ def _torch_classes() -> dict[str, type]:
             self.layer = nn.TransformerEncoderLayer(dim, 4, dim * 2, dropout=0.0, batch_first=True, norm_first=True)
             self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, 10)
 
-        def forward(self, x):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
             patches = self.embed(x).flatten(2).transpose(1, 2)
             tokens = torch.cat([self.cls.expand(patches.shape[0], -1, -1), patches], 1) + self.pos
             return self.head(self.norm(self.layer(tokens))[:, 0])
 
-    class SeqConv(nn.Module):
-        """Conv1d over [batch, channels, T], averaged over T: any length works."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.c1, self.c2 = nn.Conv1d(CHANNELS, 8, 3, padding=1), nn.Conv1d(8, 8, 3, padding=1)
-            self.fc = nn.Linear(8, 3)
-
-        def forward(self, x):
-            return self.fc(self.c2(self.c1(x).relu()).relu().mean(-1))
-
-    return {"ResNet": ResNet, "TwoInputs": TwoInputs, "TupleOut": TupleOut, "DictOut": DictOut,
-            "TextRNN": TextRNN, "ViTBlock": ViTBlock, "SeqConv": SeqConv}  # fmt: skip
+    return ViTBlock()
 
 
-def net(name: str, *args: Any) -> Any:
-    """A seeded, eval-mode instance of one of the zoo's module classes."""
-    return _seeded(lambda: _torch_classes()[name](*args))
+def seq_conv_net() -> Any:
+    """Conv1d over [batch, channels, T], averaged over T: any length works."""
+    from torch import nn
+
+    class Mean(nn.Module):
+        def forward(self, x: Any) -> Any:
+            return x.mean(-1)
+
+    return nn.Sequential(nn.Conv1d(CHANNELS, 8, 3, padding=1), nn.ReLU(), nn.Conv1d(8, 8, 3, padding=1), nn.ReLU(), Mean(), nn.Linear(8, 3))
+
+
+def net(factory: Callable[..., Any], *args: Any) -> Any:
+    """A seeded, eval-mode instance from one of the network factories above."""
+    return _seeded(lambda: factory(*args))
 
 
 # --- the builders: one per way a user brings a model ------------------------------
@@ -200,7 +216,7 @@ def seq_bounded(folder: Path) -> Built:
     import torch
 
     shapes = ({2: torch.export.Dim("T", min=4, max=256)},)
-    path = _save_pt2(net("SeqConv"), (torch.randn(1, CHANNELS, LENGTH),), folder / "seq_bounded.pt2", shapes)
+    path = _save_pt2(net(seq_conv_net), (torch.randn(1, CHANNELS, LENGTH),), folder / "seq_bounded.pt2", shapes)
     return Built(path, _normal(CHANNELS, DATA_LENGTH))
 
 
@@ -209,7 +225,7 @@ def seq_unbounded(folder: Path) -> Built:
     import torch
 
     shapes = ({2: torch.export.Dim("T")},)
-    path = _save_pt2(net("SeqConv"), (torch.randn(1, CHANNELS, LENGTH),), folder / "seq_unbounded.pt2", shapes)
+    path = _save_pt2(net(seq_conv_net), (torch.randn(1, CHANNELS, LENGTH),), folder / "seq_unbounded.pt2", shapes)
     return Built(path, _normal(CHANNELS, DATA_LENGTH))
 
 
@@ -218,19 +234,19 @@ def two_inputs(folder: Path) -> Built:
     import torch
 
     args = (torch.randn(1, *IMAGE), torch.randn(1, FEATURES))
-    return Built(_save_pt2(net("TwoInputs"), args, folder / "two_inputs.pt2"), _two_inputs)
+    return Built(_save_pt2(net(two_inputs_net), args, folder / "two_inputs.pt2"), _two_inputs)
 
 
 def tuple_out(folder: Path) -> Built:
     import torch
 
-    return Built(_save_pt2(net("TupleOut"), (torch.randn(1, *IMAGE),), folder / "tuple_out.pt2"), _normal(*IMAGE))
+    return Built(_save_pt2(net(two_heads_net, False), (torch.randn(1, *IMAGE),), folder / "tuple_out.pt2"), _normal(*IMAGE))
 
 
 def dict_out(folder: Path) -> Built:
     import torch
 
-    return Built(_save_pt2(net("DictOut"), (torch.randn(1, *IMAGE),), folder / "dict_out.pt2"), _normal(*IMAGE))
+    return Built(_save_pt2(net(two_heads_net, True), (torch.randn(1, *IMAGE),), folder / "dict_out.pt2"), _normal(*IMAGE))
 
 
 def lstm_tokens(folder: Path) -> Built:
@@ -238,7 +254,7 @@ def lstm_tokens(folder: Path) -> Built:
     import torch
 
     ids = torch.randint(0, VOCAB, (1, TOKENS), dtype=torch.int64)
-    return Built(_save_pt2(net("TextRNN", torch.nn.LSTM), (ids,), folder / "lstm.pt2"), _tokens)
+    return Built(_save_pt2(net(text_rnn_net, "lstm"), (ids,), folder / "lstm.pt2"), _tokens)
 
 
 def gru_tokens(folder: Path) -> Built:
@@ -246,19 +262,19 @@ def gru_tokens(folder: Path) -> Built:
     import torch
 
     ids = torch.randint(0, VOCAB, (1, TOKENS), dtype=torch.int64)
-    return Built(_save_pt2(net("TextRNN", torch.nn.GRU), (ids,), folder / "gru.pt2"), _tokens)
+    return Built(_save_pt2(net(text_rnn_net, "gru"), (ids,), folder / "gru.pt2"), _tokens)
 
 
 def vit_block(folder: Path) -> Built:
     import torch
 
-    return Built(_save_pt2(net("ViTBlock"), (torch.randn(1, *IMAGE),), folder / "vit.pt2"), _normal(*IMAGE))
+    return Built(_save_pt2(net(vit_net), (torch.randn(1, *IMAGE),), folder / "vit.pt2"), _normal(*IMAGE))
 
 
 def resnet(folder: Path) -> Built:
     import torch
 
-    return Built(_save_pt2(net("ResNet"), (torch.randn(1, *IMAGE),), folder / "resnet.pt2"), _normal(*IMAGE))
+    return Built(_save_pt2(net(resnet_net), (torch.randn(1, *IMAGE),), folder / "resnet.pt2"), _normal(*IMAGE))
 
 
 def onnx_dynamo(folder: Path) -> Built:
@@ -266,7 +282,7 @@ def onnx_dynamo(folder: Path) -> Built:
     import torch
 
     path = folder / "resnet_dynamo.onnx"
-    torch.onnx.export(net("ResNet"), (torch.randn(1, *IMAGE),), str(path), dynamo=True, verbose=False, input_names=["image"], output_names=["logits"])
+    torch.onnx.export(net(resnet_net), (torch.randn(1, *IMAGE),), str(path), dynamo=True, verbose=False, input_names=["image"], output_names=["logits"])
     return Built(path, _normal(*IMAGE))
 
 
@@ -275,7 +291,7 @@ def onnx_legacy(folder: Path) -> Built:
     import torch
 
     path = folder / "resnet_legacy.onnx"
-    torch.onnx.export(net("ResNet"), (torch.randn(1, *IMAGE),), str(path), dynamo=False, input_names=["image"], output_names=["logits"], opset_version=17)
+    torch.onnx.export(net(resnet_net), (torch.randn(1, *IMAGE),), str(path), dynamo=False, input_names=["image"], output_names=["logits"], opset_version=17)
     return Built(path, _normal(*IMAGE))
 
 
