@@ -105,14 +105,22 @@ def from_arrays(inputs: Any, labels: Any, spec: InputSpec) -> EvalData:
     return EvalData(checked, _check_labels(labels, checked[0].shape[0]), layout=spec.layout)
 
 
-def random_inputs(spec: InputSpec, count: int = DEFAULT_RANDOM_SAMPLES, seed: int = 0) -> EvalData:
-    """Seeded standard-normal inputs (integers in [0, 10) for integer inputs)."""
+RANDOM_LENGTH = 8  # a dynamic non-batch dimension's size in random inputs (1 falls below most ranges)
+
+
+def random_inputs(spec: InputSpec, count: int = DEFAULT_RANDOM_SAMPLES, seed: int = 0, sizes: dict[tuple[int, int], int] | None = None) -> EvalData:
+    """Seeded standard-normal inputs (integers in [0, 10) for integer inputs).
+
+    A dynamic dimension other than the batch gets ``sizes[(input, axis)]`` (a size inside the
+    model's range, where the caller knows it), else ``RANDOM_LENGTH``.
+    """
     import numpy as np
 
     rng = np.random.default_rng(seed)
     arrays = []
-    for tensor in spec.tensors:
-        shape = (count, *tensor.concrete_shape()[1:])
+    for index, tensor in enumerate(spec.tensors):
+        dims = [d if isinstance(d, int) else (sizes or {}).get((index, axis), RANDOM_LENGTH) for axis, d in enumerate(tensor.shape)]
+        shape = (count, *dims[1:])
         if np.dtype(tensor.dtype).kind in "iu":
             arrays.append(rng.integers(0, 10, size=shape).astype(tensor.dtype))
         else:

@@ -156,7 +156,7 @@ def prepare_data(data: DataArg, source: Artifact) -> EvalData:
     """Turn the ``data`` argument into checked EvalData (seeded random when None)."""
     spec = source.input_spec
     if data is None:
-        return random_inputs(spec)
+        return random_inputs(spec, sizes=_lengths_in_range(source))
     if isinstance(data, EvalData):
         return data
     if isinstance(data, (str, Path)):
@@ -164,6 +164,17 @@ def prepare_data(data: DataArg, source: Artifact) -> EvalData:
     if isinstance(data, tuple) and len(data) == 2:
         return from_arrays(data[0], data[1], spec)
     return from_arrays(data, None, spec)
+
+
+def _lengths_in_range(source: Artifact) -> dict[tuple[int, int], int]:
+    """Sizes inside a PyTorch model's ranges for its dynamic non-batch dimensions (``Dim("T", min=4)``)."""
+    from edgepress.artifact import Format
+
+    if source.format not in (Format.TORCH, Format.TORCH_EXPORT):
+        return {}
+    from edgepress.converters.shapes import dims_of
+
+    return {(d.input_index, d.axis): d.example for d in dims_of(source) if d.axis != 0}
 
 
 def measure_cell(art: Artifact, tgt: Target, data: EvalData, ref_out: list[np.ndarray] | None, settings: RunSettings) -> BenchResult:

@@ -81,13 +81,13 @@ def samples(inputs: tuple[np.ndarray, ...], batch: int = 1) -> Iterator[tuple[np
         yield tuple(fill_batch([a[i : i + batch] for a in inputs], batch))
 
 
-def ort_reader(inputs: tuple[np.ndarray, ...], names: tuple[str, ...]) -> Any:
-    """An ONNX Runtime ``CalibrationDataReader`` over the samples, feeding inputs by name."""
+def ort_reader(inputs: tuple[np.ndarray, ...], names: tuple[str, ...], batch: int = 1) -> Any:
+    """An ONNX Runtime ``CalibrationDataReader`` over the samples in ``batch``-sized chunks, feeding inputs by name."""
     from onnxruntime.quantization import CalibrationDataReader
 
     class ArrayReader(CalibrationDataReader):
         def __init__(self) -> None:
-            self._it = samples(inputs)
+            self._it = samples(inputs, batch)
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             batch = next(self._it, None)

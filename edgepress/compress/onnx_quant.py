@@ -102,7 +102,7 @@ def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names:
         extra = {**extra, "TensorQuantOverrides": {**{w: [{"reduce_range": True}] for w in seven_bit}, **extra.get("TensorQuantOverrides", {})}}
         with contextlib.redirect_stdout(io.StringIO()):  # ORT's histogram calibrators print progress to stdout
             ort_static(
-                str(pre), str(dst), ort_reader(inputs, names), quant_format=QuantFormat.QDQ, per_channel=opts.per_channel,
+                str(pre), str(dst), ort_reader(inputs, names, static_batch(graph)), quant_format=QuantFormat.QDQ, per_channel=opts.per_channel,
                 activation_type=act, weight_type=QuantType.QInt8, calibrate_method=methods[opts.method],
                 nodes_to_exclude=[*opts.keep_float, *leading] or None, extra_options=extra,
             )
@@ -111,6 +111,12 @@ def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names:
         report["sensitivity"] = sensitivity(pre, dst, inputs, names)
     report["names_compacted_bytes"] = compact_names(dst)
     return report | ({"note": note} if note else {})
+
+
+def static_batch(graph: Any) -> int:
+    """The fixed batch of the graph's first input (an export at batch 4 takes only 4); 1 when dynamic."""
+    dims = graph.input[0].type.tensor_type.shape.dim if graph.input else []
+    return int(dims[0].dim_value) if dims and dims[0].HasField("dim_value") and dims[0].dim_value > 0 else 1
 
 
 def _graph(path: Path) -> Any:
@@ -184,8 +190,9 @@ def sensitivity(float_path: Path, qdq_path: Path, inputs: tuple[np.ndarray, ...]
         aug_f, aug_q = Path(tmp) / "f.onnx", Path(tmp) / "q.onnx"
         dbg.modify_model_output_intermediate_tensors(str(float_path), str(aug_f), save_as_external_data=False)
         dbg.modify_model_output_intermediate_tensors(str(qdq_path), str(aug_q), save_as_external_data=False)
-        float_acts = dbg.collect_activations(str(aug_f), ort_reader(few, names))
-        qdq_acts = dbg.collect_activations(str(aug_q), ort_reader(few, names))
+        batch = static_batch(_graph(float_path))
+        float_acts = dbg.collect_activations(str(aug_f), ort_reader(few, names, batch))
+        qdq_acts = dbg.collect_activations(str(aug_q), ort_reader(few, names, batch))
         errors = dbg.compute_activation_error(dbg.create_activation_matching(qdq_acts, float_acts))
         producers = _producers(float_path)
     rows = [

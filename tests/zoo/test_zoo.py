@@ -34,6 +34,9 @@ FP32 = {"onnx": ".onnx", "tflite": ".tflite", "executorch": ".pte", "ptl": ".ptl
 INT8 = ("onnx", "tflite", "executorch")
 COLUMNS = (*FP32, *(f"int8:{fmt}" for fmt in INT8))
 FP32_MIN_COSINE, FP32_MAX_ABS, INT8_MIN_COSINE = 0.9999, 1e-3, 0.98
+# Standard-normal noise is not what INT8 was calibrated on (the ViT's INT8 TFLite gives 0.978 on
+# it, above 0.98 on its data): without --data an INT8 cell is held to a looser bar.
+INT8_RANDOM_MIN_COSINE = 0.95
 # Measuring drift needs every sample, not timing: the fewest timed runs bench accepts.
 BENCH_FAST = ("--iters", "2", "--min-seconds", "0", "--warmup", "1", "--threads", "1", "-q")
 QUIET_FLAGS = {"noisy", "random_inputs", "deprecated_format"}  # not about the artifact's correctness
@@ -207,7 +210,8 @@ class ZooRun:
         cell.flags |= set(row["flags"]) - QUIET_FLAGS
         if run == "data":
             cell.drift = summary
-        ok = cosine > INT8_MIN_COSINE if column.startswith("int8:") else (cosine > FP32_MIN_COSINE and max_abs < FP32_MAX_ABS)
+        int8_bar = INT8_MIN_COSINE if run == "data" else INT8_RANDOM_MIN_COSINE
+        ok = cosine > int8_bar if column.startswith("int8:") else (cosine > FP32_MIN_COSINE and max_abs < FP32_MAX_ABS)
         if ok:
             cell.passed.add(run)
         else:
