@@ -26,12 +26,14 @@ def results_table(results: Sequence[BenchResult], wide: bool = False) -> Table:
     from rich.table import Table
 
     columns = COLUMNS if wide else NARROW_COLUMNS
+    rows = [dict(zip(COLUMNS, row_cells(r))) for r in results]
     table = Table(title="edgepress bench", show_lines=False)
     for column in columns:
-        table.add_column(column, justify="left" if column in ("artifact", "format", "target", "flags / error") else "right")
-    for r in results:
-        cells = dict(zip(COLUMNS, row_cells(r)))
-        table.add_row(*(cells[column] for column in columns))
+        # the artifact names its row: shown whole, the other columns give way
+        width = max((len(row[column]) for row in rows), default=None) if column == "artifact" else None
+        table.add_column(column, justify="left" if column in ("artifact", "format", "target", "flags / error") else "right", min_width=width)
+    for row in rows:
+        table.add_row(*(row[column] for column in columns))
     return table
 
 
