@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("EDGEPRESS_CACHE", str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "edgepress"))
+# One cache per pytest-xdist worker: the cache bounds its parts by evicting old entries, which
+# must not be another worker's entry in use.
+os.environ.setdefault("EDGEPRESS_CACHE", str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "edgepress" / os.environ.get("PYTEST_XDIST_WORKER", "main")))
 
 INPUT_SHAPE = (1, 3, 16, 16)
 

@@ -45,19 +45,16 @@ _NOT_FROM_ONNX = {"tflite", "executorch", "ptl", "int8:tflite", "int8:executorch
 # Formats a model may be refused in, each for a reason edgepress can name with a way forward.
 ALLOWED_REFUSALS: dict[str, set[str]] = {
     "cnn_b1": set(),
-    "cnn_b4": set(),
-    "cnn_dynbatch": set(),
+    "resnet_b4": set(),
+    "vit_dynbatch": set(),
     # TFLite has no bounded dynamic dims from litert-torch; the .ptl tracer fixes the length.
     "seq_bounded": {"tflite", "ptl", "int8:tflite"},
     # ExecuTorch's XNNPACK needs an upper bound on every dynamic dim.
     "seq_unbounded": {"tflite", "executorch", "ptl", "int8:tflite", "int8:executorch"},
     "two_inputs": set(),
     "tuple_out": set(),
-    "dict_out": {"ptl"},  # torch.jit.trace refuses dict outputs
-    "lstm": set(),
-    "gru": set(),
-    "vit": set(),
-    "resnet": set(),
+    "dict_out": set(),
+    "rnn_tokens": set(),
     "onnx_dynamo": _NOT_FROM_ONNX,
     "onnx_legacy": _NOT_FROM_ONNX,
     # .pte and .tflite need torch.export, which cannot take a ScriptModule; INT8 needs the module.

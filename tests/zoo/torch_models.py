@@ -130,19 +130,20 @@ def two_heads_net(as_dict: bool) -> Any:
     return TwoHeads()
 
 
-def text_rnn_net(kind: str) -> Any:
-    """Embedding + LSTM or GRU over int64 token ids, classified from the last step."""
+def text_rnn_net() -> Any:
+    """Embedding, an LSTM then a GRU over int64 token ids, classified from the last step."""
     import torch
     from torch import nn
 
     class TextRNN(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            rnn = {"lstm": nn.LSTM, "gru": nn.GRU}[kind]
-            self.emb, self.rnn, self.fc = nn.Embedding(VOCAB, 16), rnn(16, 16, batch_first=True), nn.Linear(16, 4)
+            self.emb, self.fc = nn.Embedding(VOCAB, 16), nn.Linear(16, 4)
+            self.lstm, self.gru = nn.LSTM(16, 16, batch_first=True), nn.GRU(16, 16, batch_first=True)
 
         def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-            hidden, _ = self.rnn(self.emb(tokens))
+            hidden, _ = self.lstm(self.emb(tokens))
+            hidden, _ = self.gru(hidden)
             return self.fc(hidden[:, -1])
 
     return TextRNN()
@@ -196,19 +197,19 @@ def cnn_batch1(folder: Path) -> Built:
     return Built(_save_pt2(_seeded(small_cnn), (torch.randn(1, *IMAGE),), folder / "cnn_b1.pt2"), _normal(*IMAGE))
 
 
-def cnn_batch4(folder: Path) -> Built:
-    """Static batch 4: every artifact takes exactly four samples."""
+def resnet_batch4(folder: Path) -> Built:
+    """A ResNet-style net at static batch 4: every artifact takes exactly four samples."""
     import torch
 
-    return Built(_save_pt2(_seeded(small_cnn), (torch.randn(4, *IMAGE),), folder / "cnn_b4.pt2"), _normal(*IMAGE))
+    return Built(_save_pt2(net(resnet_net), (torch.randn(4, *IMAGE),), folder / "resnet_b4.pt2"), _normal(*IMAGE))
 
 
-def cnn_dynamic_batch(folder: Path) -> Built:
-    """Dynamic batch; exported at batch 2 because torch.export specializes a size of 1."""
+def vit_dynamic_batch(folder: Path) -> Built:
+    """A ViT block with a dynamic batch; exported at batch 2 because torch.export specializes a size of 1."""
     import torch
 
     shapes = ({0: torch.export.Dim("batch")},)
-    return Built(_save_pt2(_seeded(small_cnn), (torch.randn(2, *IMAGE),), folder / "cnn_dynbatch.pt2", shapes), _normal(*IMAGE))
+    return Built(_save_pt2(net(vit_net), (torch.randn(2, *IMAGE),), folder / "vit_dynbatch.pt2", shapes), _normal(*IMAGE))
 
 
 def seq_bounded(folder: Path) -> Built:
@@ -249,32 +250,12 @@ def dict_out(folder: Path) -> Built:
     return Built(_save_pt2(net(two_heads_net, True), (torch.randn(1, *IMAGE),), folder / "dict_out.pt2"), _normal(*IMAGE))
 
 
-def lstm_tokens(folder: Path) -> Built:
-    """Embedding + LSTM classifier on int64 token ids."""
+def rnn_tokens(folder: Path) -> Built:
+    """Embedding + LSTM + GRU classifier on int64 token ids."""
     import torch
 
     ids = torch.randint(0, VOCAB, (1, TOKENS), dtype=torch.int64)
-    return Built(_save_pt2(net(text_rnn_net, "lstm"), (ids,), folder / "lstm.pt2"), _tokens)
-
-
-def gru_tokens(folder: Path) -> Built:
-    """Embedding + GRU classifier on int64 token ids."""
-    import torch
-
-    ids = torch.randint(0, VOCAB, (1, TOKENS), dtype=torch.int64)
-    return Built(_save_pt2(net(text_rnn_net, "gru"), (ids,), folder / "gru.pt2"), _tokens)
-
-
-def vit_block(folder: Path) -> Built:
-    import torch
-
-    return Built(_save_pt2(net(vit_net), (torch.randn(1, *IMAGE),), folder / "vit.pt2"), _normal(*IMAGE))
-
-
-def resnet(folder: Path) -> Built:
-    import torch
-
-    return Built(_save_pt2(net(resnet_net), (torch.randn(1, *IMAGE),), folder / "resnet.pt2"), _normal(*IMAGE))
+    return Built(_save_pt2(net(text_rnn_net), (ids,), folder / "rnn_tokens.pt2"), _tokens)
 
 
 def onnx_dynamo(folder: Path) -> Built:
@@ -304,19 +285,19 @@ def torchscript(folder: Path) -> Built:
     return Built(path, _normal(*IMAGE), input_shape="x".join(map(str, (1, *IMAGE))))
 
 
+# Each model stands for several ways users bring one (batch 4 and a ResNet, a dynamic batch and
+# a ViT, an LSTM and a GRU): every model runs the whole matrix of
+# formats, so one that covers two cases halves what make test spends on them.
 ZOO: dict[str, Callable[[Path], Built]] = {
     "cnn_b1": cnn_batch1,
-    "cnn_b4": cnn_batch4,
-    "cnn_dynbatch": cnn_dynamic_batch,
+    "resnet_b4": resnet_batch4,
+    "vit_dynbatch": vit_dynamic_batch,
     "seq_bounded": seq_bounded,
     "seq_unbounded": seq_unbounded,
     "two_inputs": two_inputs,
     "tuple_out": tuple_out,
     "dict_out": dict_out,
-    "lstm": lstm_tokens,
-    "gru": gru_tokens,
-    "vit": vit_block,
-    "resnet": resnet,
+    "rnn_tokens": rnn_tokens,
     "onnx_dynamo": onnx_dynamo,
     "onnx_legacy": onnx_legacy,
     "torchscript": torchscript,
