@@ -52,7 +52,6 @@ ALLOWED_REFUSALS: dict[str, set[str]] = {
     # ExecuTorch's XNNPACK needs an upper bound on every dynamic dim.
     "seq_unbounded": {"tflite", "executorch", "ptl", "int8:tflite", "int8:executorch"},
     "two_inputs": set(),
-    "tuple_out": set(),
     "dict_out": set(),
     "rnn_tokens": set(),
     "onnx_dynamo": _NOT_FROM_ONNX,
