@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.edgepress-setup
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo lint test bench clean
 
 setup: $(STAMP)
 
@@ -30,9 +30,14 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(BIN)/edgepress demo
 
+# Pyflakes, no heavy framework imported at module level, the library never importing the
+# CLI or the demo (rules in pyproject.toml); tests/test_layering.py checks for import cycles.
+lint: setup
+	$(BIN)/ruff check edgepress tests benchmarks
+
 # Two workers: most tests wait on one single-threaded child (a converter, a runtime), so a
 # 2-core machine runs two at once in about half the time.
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 # Side-by-side measurements; each writes benchmarks/results/NAME.json (minutes each).

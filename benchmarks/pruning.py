@@ -30,7 +30,7 @@ def build_rows(epochs: int) -> list[tuple[str, Any]]:
     import torch
 
     import edgepress
-    from edgepress.demo import load_digits_split, trained_digits_cnn
+    from edgepress.digits import load_digits_split, trained_digits_cnn
 
     split = load_digits_split()
     dense = edgepress.from_torch(trained_digits_cnn(split), torch.from_numpy(split.x_test[:1]), name="digits_cnn")
@@ -51,7 +51,7 @@ def build_rows(epochs: int) -> list[tuple[str, Any]]:
 def measure(label: str, model: Any, out: Path, data: tuple[Any, Any]) -> dict[str, Any]:
     """Convert one model to ONNX and TFLite and measure both on host-cpu."""
     import edgepress
-    from edgepress.compress.stats import gzip_size, model_stats
+    from edgepress.stats import gzip_size, model_stats
     from edgepress.targets.base import RunSettings
 
     folder = out / label.replace("%", "pct").replace(" + ", "_").replace(" ", "_").replace(":", "of")
@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "pruning")
     args = parser.parse_args()
 
-    from edgepress.demo import load_digits_split
+    from edgepress.digits import load_digits_split
 
     split = load_digits_split()
     data = (split.x_test, split.y_test)

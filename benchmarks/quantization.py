@@ -36,7 +36,7 @@ def torch_digits(split: Any, width: int) -> tuple[Any, str, int]:
     import torch
 
     import edgepress
-    from edgepress.demo import trained_digits_cnn
+    from edgepress.digits import trained_digits_cnn
 
     net = trained_digits_cnn(split, width=width)
     name = "digits_cnn" if width == 32 else f"digits_cnn_w{width}"
@@ -139,7 +139,7 @@ def main() -> int:
     parser.add_argument("--widths", type=int, nargs="+", default=[32, 64], help="digits CNN widths to measure (32: the demo's)")
     parser.add_argument("--no-keras", dest="keras", action="store_false", help="skip the Keras digits CNN")
     args = parser.parse_args()
-    from edgepress.demo import load_digits_split
+    from edgepress.digits import load_digits_split
 
     split = load_digits_split()
     rows: list[dict[str, Any]] = []

@@ -38,7 +38,7 @@ def main() -> None:
     import torch
 
     import edgepress
-    from edgepress.demo import load_digits_split, trained_digits_cnn
+    from edgepress.digits import load_digits_split, trained_digits_cnn
     from edgepress.targets.base import RunSettings
 
     split = load_digits_split()

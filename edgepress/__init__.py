@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from edgepress._version import __version__
 
 # public name -> module that defines it (loaded on first attribute access)
 _EXPORTS = {
@@ -25,7 +25,7 @@ _EXPORTS = {
     "Recipe": "edgepress.passes",
     "Pass": "edgepress.passes",
     "RunSettings": "edgepress.targets.base",
-    "BenchResult": "edgepress.measure",
+    "BenchResult": "edgepress.results",
     "EdgepressError": "edgepress.errors",
     "from_torch": "edgepress.intake",
     "from_factory": "edgepress.intake",
@@ -52,7 +52,8 @@ if TYPE_CHECKING:
     from edgepress.compress.distill import distill
     from edgepress.compress.prune import prune
     from edgepress.compress.quantize import quantize
-    from edgepress.measure import BenchResult, bench
+    from edgepress.measure import bench
+    from edgepress.results import BenchResult
     from edgepress.errors import EdgepressError
     from edgepress.intake import from_factory, from_torch, load
     from edgepress.keras_models import from_keras

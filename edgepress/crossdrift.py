@@ -24,11 +24,11 @@ KEY = "drift_vs_host_cpu"  # where targets put it in a Measurement's raw result
 
 def host_outputs(artifact: Artifact, inputs: list[np.ndarray], batch_size: int) -> list[np.ndarray]:
     """The artifact's outputs on this machine's CPU, batched as the target ran them."""
-    from edgepress.targets import worker
+    from edgepress.targets import measure_worker
     from edgepress.targets.host_cpu import HostCpu
 
     run = HostCpu().load(artifact)
-    return worker.run_batched(run, inputs, batch_size)
+    return measure_worker.run_batched(run, inputs, batch_size)
 
 
 def drift_vs_host(artifact: Artifact, inputs: list[np.ndarray], outputs: list[np.ndarray], batch_size: int) -> dict[str, Any]:

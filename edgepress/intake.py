@@ -17,6 +17,7 @@ from typing import Any
 
 from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
 from edgepress.errors import BadInputError, ModelLoadError
+from edgepress.layouts import guess_layout
 from edgepress.usercode import import_named
 
 SUFFIX_FORMATS = {
@@ -171,17 +172,6 @@ def _call_factory(factory: Any) -> Any:
         ) from None
 
 
-def guess_layout(shape: Sequence[Any], prefer: str) -> str | None:
-    """Image layout of a 4-D input: channel counts of 1, 3 or 4 decide; else ``prefer``."""
-    if len(shape) != 4:
-        return None
-    channels_first = shape[1] in (1, 3, 4)
-    channels_last = shape[3] in (1, 3, 4)
-    if channels_first != channels_last:
-        return "NCHW" if channels_first else "NHWC"
-    return prefer
-
-
 def check_magic(path: Path, fmt: Format) -> None:
     """Raise ModelLoadError when the file's leading bytes contradict its suffix."""
     head = path.read_bytes()[:8] if path.is_file() else b""
@@ -241,23 +231,10 @@ def _load_onnx(path: Path, _shape: Sequence[int] | None) -> Artifact:
         onnx.checker.check_model(str(path))
     except Exception as exc:
         raise ModelLoadError(f"{path} is a damaged or invalid ONNX model: {_first_line(exc)}") from None
+    from edgepress.targets.signature import onnx_input_spec
+
     spec = onnx_input_spec(model)
     return Artifact.from_file(path, Format.ONNX, spec, side_files=(data,) if data.exists() else ())
-
-
-def onnx_input_spec(model: Any) -> InputSpec:
-    """InputSpec of an ONNX ModelProto's real inputs (initializers excluded)."""
-    from onnx import helper
-
-    initializers = {i.name for i in model.graph.initializer}
-    tensors = []
-    for value in model.graph.input:
-        if value.name in initializers:
-            continue
-        ttype = value.type.tensor_type
-        dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or f"d{i}") for i, d in enumerate(ttype.shape.dim))
-        tensors.append(TensorSpec(value.name, dims, helper.tensor_dtype_to_np_dtype(ttype.elem_type).name))
-    return InputSpec(tuple(tensors), layout=guess_layout(tensors[0].shape, prefer="NCHW") if tensors else None)
 
 
 def _load_runtime_only(path: Path, shape: Sequence[int] | None) -> Artifact:

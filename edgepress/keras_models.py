@@ -97,7 +97,7 @@ def file_flavor(path: Path) -> str:
 
 def keras_input_spec(model: Any) -> InputSpec:
     """Input names and shapes (None -> dynamic ``batch``); image inputs are NHWC in Keras."""
-    from edgepress.intake import guess_layout
+    from edgepress.layouts import guess_layout
 
     tensors = []
     for index, tensor in enumerate(model.inputs):

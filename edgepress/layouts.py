@@ -14,7 +14,7 @@ would otherwise wrap to a different token without a word).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgepress.artifact import InputSpec
 from edgepress.errors import DataError
@@ -74,3 +74,14 @@ def _check_fits(array: np.ndarray, dtype: np.dtype, name: str) -> None:
             f"input {name!r} holds values from {low} to {high}, but this artifact takes {dtype} ({info.min} to {info.max}); "
             f"re-number the ids to fit {dtype}, or run a format that takes {array.dtype}"
         )
+
+
+def guess_layout(shape: Sequence[Any], prefer: str) -> str | None:
+    """Image layout of a 4-D input: channel counts of 1, 3 or 4 decide; else ``prefer``."""
+    if len(shape) != 4:
+        return None
+    channels_first = shape[1] in (1, 3, 4)
+    channels_last = shape[3] in (1, 3, 4)
+    if channels_first != channels_last:
+        return "NCHW" if channels_first else "NHWC"
+    return prefer

@@ -7,19 +7,18 @@ the model) stops the whole call before any work starts.
 
 from __future__ import annotations
 
-import math
 import platform
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgepress.artifact import Artifact
 from edgepress.data import EvalData, check_label_classes, from_arrays, label_classes_exceeded, load_file, random_inputs
-from edgepress.drift import Drift, accuracy, compare
+from edgepress.drift import accuracy, compare
 from edgepress.errors import EdgepressError
 from edgepress.layouts import adapt_inputs
 from edgepress.reference import reference_outputs, static_batch
+from edgepress.results import BenchResult, LatencyStats
 from edgepress.targets.base import RunSettings, Target, resolve_available
 
 if TYPE_CHECKING:
@@ -29,75 +28,6 @@ NOISY_CV = 0.2  # coefficient of variation above which a run is flagged noisy
 
 DataArg = EvalData | tuple[Any, Any] | str | Path | Any | None
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class LatencyStats:
-    """Steady-state latency in milliseconds, with every raw sample kept."""
-
-    mean: float
-    std: float
-    p50: float
-    p90: float
-    p99: float
-    min: float
-    max: float
-    n: int
-    samples: list[float] = field(repr=False)
-
-    @classmethod
-    def from_samples(cls, samples: Sequence[float]) -> LatencyStats:
-        import numpy as np
-
-        arr = np.asarray(samples, dtype=np.float64)
-        p50, p90, p99 = (float(v) for v in np.percentile(arr, [50, 90, 99]))
-        return cls(float(arr.mean()), float(arr.std()), p50, p90, p99, float(arr.min()), float(arr.max()), int(arr.size), [float(v) for v in arr])
-
-    @property
-    def cv(self) -> float:
-        return self.std / self.mean if self.mean else math.inf
-
-
-@dataclass
-class BenchResult:
-    """One artifact measured on one target. ``error`` is set when the cell failed."""
-
-    artifact: dict[str, Any]
-    target: str
-    latency_ms: LatencyStats | None = None
-    import_ms: float | None = None
-    init_ms: float | None = None
-    first_inference_ms: float | None = None
-    peak_rss_bytes: int | None = None
-    peak_rss_method: str | None = None
-    drift: Drift | None = None
-    accuracy: float | None = None
-    reference_accuracy: float | None = None
-    drift_vs_host_cpu: dict[str, Any] | None = None  # same artifact on host-cpu (edgepress.crossdrift)
-    env: dict[str, Any] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
-    flags: list[str] = field(default_factory=list)
-    input_transform: str | None = None
-    model_stats: dict[str, Any] | None = None
-    reference_stats: dict[str, Any] | None = None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["latency_ms"] = asdict(self.latency_ms) if self.latency_ms else None
-        data["drift"] = self.drift.to_dict() if self.drift else None
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> BenchResult:
-        fields = dict(data)
-        fields["latency_ms"] = LatencyStats(**data["latency_ms"]) if data.get("latency_ms") else None
-        fields["drift"] = Drift(**data["drift"]) if data.get("drift") else None
-        return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})
 
 
 def bench(
@@ -144,7 +74,7 @@ def bench(
 
 def stats_or_none(art: Artifact) -> dict[str, Any] | None:
     """Parameters, sparsity and MACs where they can be read; None (not a failed cell) otherwise."""
-    from edgepress.compress.stats import model_stats
+    from edgepress.stats import model_stats
 
     try:
         return model_stats(art)
@@ -233,7 +163,7 @@ def _static_flags(art: Artifact, tgt: Target, data: EvalData) -> list[str]:
 
 
 def _host_env(tgt: Target) -> dict[str, Any]:
-    from edgepress import __version__
+    from edgepress._version import __version__
 
     return {"edgepress": __version__, "host_python": platform.python_version(), "target": tgt.name, "emulated": tgt.emulated}
 

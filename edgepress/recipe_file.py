@@ -36,13 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgepress.artifact import Artifact, Format
+from edgepress.artifact import Artifact
 from edgepress.errors import BadInputError
 from edgepress.passes import Recipe
+from edgepress.sources import first_format, load_model, model_format, model_table, module_for
 from edgepress.tomlfile import read_toml
-
-MODEL_KEYS = ("builtin", "path", "factory")
-BUILTIN_MODELS = ("digits",)
 
 
 @dataclass(frozen=True)
@@ -67,21 +65,13 @@ class RecipeFile:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "the recipe") -> RecipeFile:
-        model = data.get("model")
-        if not isinstance(model, Mapping) or sum(k in model for k in MODEL_KEYS) != 1:
-            raise BadInputError(
-                f"{where} needs a 'model' table with exactly one of: builtin = \"digits\", path = \"model.pt2\", "
-                "factory = \"package.module:function\""
-            )
-        if "builtin" in model and model["builtin"] not in BUILTIN_MODELS:
-            raise BadInputError(f"{where}: unknown builtin model {model['builtin']!r} (known: {', '.join(BUILTIN_MODELS)})")
+        model = model_table(data.get("model"), where, Path.cwd())
         output = data.get("output", {})
         bench = data.get("bench")
         if bench is not None and not isinstance(bench, Mapping):
             raise BadInputError(f"{where}: 'bench' must be a table (target = \"host-cpu\", data = ...)")
         recipe = Recipe.from_dict(data)
-        source = file_format(model["path"]) if "path" in model else Format.TORCH
-        recipe.check(first_format(source, recipe))  # the chain fits the model before anything is loaded
+        recipe.check(first_format(model_format(model), recipe))  # the chain fits the model before anything is loaded
         return cls(model, recipe, Path(output.get("dir", "out")), bench)
 
 
@@ -125,119 +115,21 @@ def run_recipe(path: str | Path, *, out_dir: str | Path | None = None, progress:
 
 def start_model(model: Mapping[str, Any], recipe: Recipe) -> Artifact:
     """The artifact a recipe starts from (loaded, built by the user's factory, or the built-in one)."""
-    from edgepress.intake import from_factory, load
-
-    if "builtin" in model:
-        return digits_model()
-    shape = model.get("input_shape")
-    if "factory" in model:
-        if not shape:
-            raise BadInputError("a [model] factory needs input_shape = [1, 3, 224, 224] (its example input)")
-        return from_factory(model["factory"], model.get("weights"), shape)
-    art = load(model["path"], input_shape=shape)
+    art = load_model(model)
     first_format(art.format, recipe)  # a file the first pass cannot start from fails here, before any work
     return art
-
-
-def file_format(path: str | Path) -> Format:
-    """A model file's format from its suffix (a folder is a Keras SavedModel); nothing is loaded.
-
-    Example:
-        >>> file_format("model.pt2")
-        <Format.TORCH_EXPORT: 'pt2'>
-    """
-    from edgepress.errors import ModelLoadError
-    from edgepress.intake import SUFFIX_FORMATS
-
-    path = Path(path)
-    if not path.exists():
-        raise ModelLoadError(f"model file {path} does not exist")
-    fmt = Format.KERAS if path.is_dir() else SUFFIX_FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ModelLoadError(f"{path}: unknown model suffix {path.suffix!r} (edgepress reads: {', '.join(SUFFIX_FORMATS)})")
-    return fmt
-
-
-# Passes that take the module of a loaded .pt2 (``intake.module_of_program``): they quantize
-# through PT2E, which works on exported graphs, as ``edgepress quantize model.pt2`` does.
-# Pruning and distillation edit and train layer objects (nn.Conv2d, nn.Linear), which a
-# saved program does not hold: torch.export keeps a traced graph of aten ops.
-PROGRAM_PASSES = frozenset({"quantize.int8_static", "quantize.int8_dynamic", "quantize.qat"})
-
-
-def first_format(source: Format, recipe: Recipe) -> Format:
-    """The format the recipe's first pass gets from a ``source`` model (a .pt2 becomes its module for PROGRAM_PASSES).
-
-    Raises BadInputError, before any work, when the first pass edits a PyTorch module
-    and ``source`` is a file that holds none.
-
-    Example:
-        >>> first_format(Format.TORCH_EXPORT, Recipe((create("quantize.int8_static"),)))
-        <Format.TORCH: 'torch'>
-    """
-    first = recipe.passes[0] if recipe.passes else None
-    if first is None or source is Format.TORCH or source in first.accepts or Format.TORCH not in first.accepts:
-        return source  # nothing to adapt; Recipe.check names any other misfit
-    if first.name in PROGRAM_PASSES:
-        return Format.TORCH if source is Format.TORCH_EXPORT else source  # else Recipe.check names the misfit
-    if first.name.startswith("convert."):
-        return source  # a converter that takes a module only (convert.pt2): Recipe.check says what it takes
-    held = " (it holds a torch.export graph of aten ops)" if source is Format.TORCH_EXPORT else ""
-    raise BadInputError(
-        f"pass {first.name!r} edits a PyTorch module's layers (nn.Conv2d, nn.Linear), which a {source.value} file does not hold{held}; "
-        "a .pt2 feeds quantize.* and convert.* passes. Start from the module instead: edgepress.from_torch in Python, or a recipe "
-        "with [model] factory = \"package.module:function\", weights and input_shape (end it with convert.pt2 to sweep the result)"
-    )
-
-
-def module_for(source: Artifact, recipe: Recipe) -> Artifact:
-    """``source`` as the recipe's first pass takes it: a loaded .pt2 as its module for quantize.* passes."""
-    from edgepress.intake import module_of_program
-
-    if first_format(source.format, recipe) is source.format:
-        return source
-    return module_of_program(source)
 
 
 def with_builtin_data(recipe: Recipe) -> Recipe:
     """Passes with ``data = "digits"`` get the digits training split as a ``.npz`` file."""
     import dataclasses
 
-    if not any(getattr(p, "data", None) == "digits" for p in recipe.passes):
+    from edgepress import digits
+
+    if not any(getattr(p, "data", None) == digits.NAME for p in recipe.passes):
         return recipe
-    path = str(digits_train_npz())
-    return Recipe(tuple(dataclasses.replace(p, data=path) if getattr(p, "data", None) == "digits" else p for p in recipe.passes))
-
-
-def digits_train_npz() -> Path:
-    """The digits training split as ``x``/``y`` arrays in the cache (written once, atomically)."""
-    import os
-    import tempfile
-
-    import numpy as np
-
-    from edgepress.demo import cache_dir, load_digits_split
-
-    path = cache_dir() / "data" / "digits-train.npz"
-    if not path.exists():
-        split = load_digits_split()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".npz", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, x=split.x_train, y=split.y_train)
-        os.replace(tmp, path)
-    return path
-
-
-def digits_model() -> Artifact:
-    """The demo's digits CNN, trained on the digits training split (cached after the first run)."""
-    import torch
-
-    from edgepress.demo import load_digits_split, trained_digits_cnn
-    from edgepress.intake import from_torch
-
-    split = load_digits_split()
-    return from_torch(trained_digits_cnn(split), torch.from_numpy(split.x_test[:1]), name="digits_cnn")
+    path = str(digits.train_npz())
+    return Recipe(tuple(dataclasses.replace(p, data=path) if getattr(p, "data", None) == digits.NAME else p for p in recipe.passes))
 
 
 def _measure(run: RecipeRun, bench_spec: Mapping[str, Any], out: Path, say: Callable[[str], None]) -> None:
@@ -255,9 +147,6 @@ def _measure(run: RecipeRun, bench_spec: Mapping[str, Any], out: Path, say: Call
 
 
 def _bench_data(data: Any) -> Any:
-    if data == "digits":
-        from edgepress.demo import load_digits_split
+    from edgepress import digits
 
-        split = load_digits_split()
-        return (split.x_test, split.y_test)
-    return data
+    return digits.held_out_arrays() if data == digits.NAME else data

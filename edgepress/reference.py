@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgepress.artifact import Artifact, Format
 from edgepress.errors import BadInputError
-from edgepress.targets import worker
+from edgepress.targets import measure_worker
 from edgepress.targets.base import RunFn
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ def reference_outputs(reference: Artifact, inputs: tuple[np.ndarray, ...]) -> li
     """
     run = _runner(reference)
     fixed = static_batch(reference)
-    return worker.run_batched(run, list(inputs), fixed or REFERENCE_BATCH, pad=fixed is not None)
+    return measure_worker.run_batched(run, list(inputs), fixed or REFERENCE_BATCH, pad=fixed is not None)
 
 
 def static_batch(art: Artifact) -> int | None:
@@ -44,7 +44,7 @@ def _runner(reference: Artifact) -> RunFn:
         return _keras_runner(reference)
     if reference.path is None:
         raise BadInputError(f"cannot use an in-memory {reference.format.value} model as the reference")
-    run, _, _ = worker.load_runner(reference.format.value, str(reference.path), os.cpu_count() or 1)
+    run, _, _ = measure_worker.load_runner(reference.format.value, str(reference.path), os.cpu_count() or 1)
     return run
 
 
@@ -54,7 +54,7 @@ def _torch_module_runner(module: Any) -> RunFn:
     def run(arrays: list[np.ndarray]) -> list[np.ndarray]:
         with torch.inference_mode():
             out = module(*[torch.from_numpy(a) for a in arrays])
-        return [o.detach().float().numpy() for o in worker.flatten_outputs(out)]
+        return [o.detach().float().numpy() for o in measure_worker.flatten_outputs(out)]
 
     return run
 
@@ -66,6 +66,6 @@ def _keras_runner(reference: Artifact) -> RunFn:
 
     def run(arrays: list[np.ndarray]) -> list[np.ndarray]:
         out = model(arrays[0] if len(arrays) == 1 else arrays, training=False)
-        return [o.numpy() if hasattr(o, "numpy") else o for o in worker.flatten_outputs(out)]
+        return [o.numpy() if hasattr(o, "numpy") else o for o in measure_worker.flatten_outputs(out)]
 
     return run

@@ -6,7 +6,8 @@ import torch
 import edgepress
 from edgepress.artifact import Format
 from edgepress.errors import BadInputError, ModelLoadError
-from edgepress.intake import from_factory, guess_layout
+from edgepress.intake import from_factory
+from edgepress.layouts import guess_layout
 from tests.models import residual_net
 
 

@@ -3,7 +3,7 @@ import pytest
 
 import edgepress
 from edgepress.artifact import Artifact, Format
-from edgepress.measure import LatencyStats
+from edgepress.results import LatencyStats
 from edgepress.errors import DataError
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgepress import __version__
+from edgepress._version import __version__
 from edgepress.cli import bench, convert, demo, listing, quantize, run
 from edgepress.cli import report as report_cli
 from edgepress.cli import cache as cache_cli

@@ -99,7 +99,7 @@ def _check_formats(mode: str, formats: list[Any], to: str) -> None:
 
 def _check_choices(method: str, activations: str) -> None:
     """Refuse bad flag values in the flags' own words (the pass would name its option instead)."""
-    from edgepress.compress.quantize import Activations, Calibration
+    from edgepress.quantization import Activations, Calibration
 
     for flag, value, allowed in (("--method", method, Calibration), ("--activations", activations, Activations)):
         if value not in {m.value for m in allowed}:
@@ -122,14 +122,8 @@ def _quantize(source: Any, mode: str, formats: list[Any], out: Path, options: di
     import edgepress
     from edgepress.artifact import Format
 
-    if options["max_drop"] is not None and source.format is not Format.ONNX:
-        from edgepress.data import calibration_data
-
-        for data in (options["calibration"], options["eval_data"]):
-            if data:
-                calibration_data(data, source.input_spec)  # bad data is refused before the export writes into --out
-        (source,) = edgepress.convert(source, ["onnx"], out_dir=out)  # the guard scores ONNX Runtime runs
-    if source.format in (Format.ONNX, Format.TORCHSCRIPT):  # TorchScript: quantized through its ONNX export
+    # ONNX and TorchScript quantize to ONNX; so does any model under --max-drop (the guard scores ONNX Runtime runs)
+    if source.format in (Format.ONNX, Format.TORCHSCRIPT) or options["max_drop"] is not None:
         return [edgepress.quantize(source, mode, out_dir=out, **options)]
     handle = edgepress.quantize(source, mode, out_dir=out, **options)
     return list(edgepress.convert(handle, [f.value for f in formats], out_dir=out))

@@ -48,7 +48,7 @@ def steps_table(source: Any, steps: tuple[Any, ...]) -> Any:
     """A rich table: one row per step with its format, file, size and model statistics."""
     from rich.table import Table
 
-    from edgepress.compress.stats import model_stats
+    from edgepress.stats import model_stats
 
     table = Table(title="recipe steps")
     for column in ("step", "pass", "format", "file", "bytes", "params", "MACs", "sparsity"):

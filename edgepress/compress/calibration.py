@@ -75,7 +75,7 @@ def load(path: str | Path) -> tuple[np.ndarray, ...]:
 def samples(inputs: tuple[np.ndarray, ...], batch: int = 1) -> Iterator[tuple[np.ndarray, ...]]:
     """Tuples of ``batch`` samples (edge programs are exported with batch 1; a model saved at a
     fixed batch takes only that one, so a short last chunk repeats its last sample)."""
-    from edgepress.targets.worker import fill_batch
+    from edgepress.targets.measure_worker import fill_batch
 
     for i in range(0, int(inputs[0].shape[0]), batch):
         yield tuple(fill_batch([a[i : i + batch] for a in inputs], batch))

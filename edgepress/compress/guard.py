@@ -32,7 +32,7 @@ def guarded(p: Any, source: Artifact, out_dir: Path, data: EvalData | None, max_
         raise BadInputError("max_drop needs evaluation data: pass eval_data= (with labels) or calibration=")
     if max_drop < 0:
         raise BadInputError(f"max_drop must be >= 0, got {max_drop}")
-    reference = predictions(source.path, data)
+    reference = predictions(source, data)
     base = score(reference, reference, data)
     attempts: list[dict[str, Any]] = []
     ranked: list[str] = []  # filled from the first attempt's sensitivity report
@@ -40,7 +40,7 @@ def guarded(p: Any, source: Artifact, out_dir: Path, data: EvalData | None, max_
     with tempfile.TemporaryDirectory(prefix="edgepress-guard-") as tmp:
         for i, (why, candidate) in enumerate(_candidates(p, ranked, best)):
             made = apply(candidate, source, Path(tmp) / str(i))
-            got = score(predictions(made.path, data), reference, data)
+            got = score(predictions(made, data), reference, data)
             drop = (base - got) / base if relative and base else base - got
             attempts.append({"changed": why, "options": candidate.options().to_dict(), "score": round(got, 4), "drop": round(drop, 4), "fits": drop <= max_drop})
             if got > best[0]:
@@ -70,7 +70,7 @@ def _with_record(final: Artifact, source: Artifact, chosen: Any, record: dict[st
 def _candidates(p: Any, ranked: list[str], best: list[Any]) -> Iterator[tuple[str, Any]]:
     """(what changed, pass) pairs in the order tried; ``ranked`` and ``best`` are read as attempts finish."""
     yield "first attempt (as requested)", p
-    from edgepress.compress.quantize import Calibration
+    from edgepress.quantization import Calibration
 
     for method in Calibration:
         if method is not p.calibration:
@@ -86,20 +86,20 @@ def _candidates(p: Any, ranked: list[str], best: list[Any]) -> Iterator[tuple[st
         count *= 2
 
 
-def predictions(path: Path | None, data: EvalData) -> Any:
-    """Class scores (first output) of an ONNX model on ``data``, one sample at a time."""
-    import numpy as np
-    import onnxruntime as ort
+def predictions(artifact: Artifact, data: EvalData) -> Any:
+    """Outputs (the first, as rows) of ``artifact`` on ``data``: run in process by the host-cpu target, one sample at a time."""
+    from edgepress.targets.base import resolve
+    from edgepress.targets.measure_worker import run_batched
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    rows = [session.run(None, dict(zip(names, (a[i : i + 1] for a in data.inputs))))[0] for i in range(data.count)]
-    return np.concatenate(rows)
+    first = run_batched(resolve("host-cpu").load(artifact), list(data.inputs), 1)[0]
+    return first.reshape(len(first), -1)
 
 
 def score(outputs: Any, reference: Any, data: EvalData) -> float:
-    """Accuracy against labels, else top-1 agreement with the float model's outputs."""
-    top1 = outputs.reshape(len(outputs), -1).argmax(axis=1)
-    truth = data.labels if data.labels is not None else reference.reshape(len(reference), -1).argmax(axis=1)
-    return float((top1 == truth).mean())
+    """Accuracy against labels, else top-1 agreement with the float model's outputs (``edgepress.drift``)."""
+    from edgepress.drift import accuracy, top1_agreement
 
+    got = accuracy(outputs, data.labels) if data.labels is not None else top1_agreement(outputs, reference)
+    if got is None:
+        raise BadInputError(f"the accuracy guard scores classifiers (rows of class scores); this model's first output has {outputs.shape[1]} value(s) per sample")
+    return got

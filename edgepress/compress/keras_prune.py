@@ -20,8 +20,8 @@ KERNEL_LAYERS = ("Conv1D", "Conv2D", "Conv3D", "Dense")
 
 def prune_keras(p: Any, artifact: Artifact) -> Artifact:
     """Run ``prune.magnitude`` / ``prune.n_m`` on a Keras artifact; returns a new one."""
-    from edgepress.compress.distill import remember_origin
-    from edgepress.compress.stats import model_stats
+    from edgepress.compress.training import remember_origin
+    from edgepress.stats import model_stats
     from edgepress.keras_models import TF_KERAS, from_keras
 
     model, flavor = artifact.model.model, artifact.model.flavor
@@ -99,7 +99,7 @@ def _tfmot_prune(p: Any, model: Any) -> Any:
     import tensorflow_model_optimization as tfmot
     import tf_keras
 
-    from edgepress.compress.distill import recipe_data
+    from edgepress.compress.training import recipe_data
 
     x, y = recipe_data(p.data, p.name)
     steps = int(np.ceil(len(x) / 64)) * p.epochs

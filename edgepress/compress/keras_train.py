@@ -16,9 +16,9 @@ from edgepress.passes import describe
 
 def distill_keras(p: Any, student: Artifact, teacher: Artifact | None, x: Any, y: Any, config: Any) -> Artifact:
     """Train a copy of a Keras student (against ``teacher`` when given); returns a new artifact."""
-    from edgepress.compress.distill import TrainLog, remember_origin
+    from edgepress.compress.training import TrainLog, remember_origin
     from edgepress.compress.keras_prune import clone
-    from edgepress.compress.stats import model_stats
+    from edgepress.stats import model_stats
     from edgepress.keras_models import from_keras
 
     model = clone(student.model.model, student.model.flavor)
@@ -43,7 +43,7 @@ def fit_keras(model: Any, x: Any, y: Any, config: Any, flavor: str, teacher: Any
     import numpy as np
     import tensorflow as tf
 
-    from edgepress.compress.distill import TrainLog
+    from edgepress.compress.training import TrainLog
 
     lib = _lib(flavor)
     lib.utils.set_random_seed(config.seed)

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgepress.artifact import Artifact, Format
-from edgepress.compress.distill import TrainConfig, fit_torch, recipe_data, remember_origin
-from edgepress.compress.stats import PRUNABLE_TORCH, torch_stats
+from edgepress.compress.training import TrainConfig, fit_torch, recipe_data, remember_origin
+from edgepress.stats import PRUNABLE_TORCH, torch_stats
 from edgepress.errors import BadInputError
 from edgepress.passes import Pass, apply, create, describe, register
 

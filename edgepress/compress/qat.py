@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgepress.artifact import Artifact, Format
-from edgepress.compress.distill import TrainConfig, recipe_data
+from edgepress.compress.training import TrainConfig, recipe_data
 from edgepress.compress.pt2e import QAT_MODE, QUANTIZATION_KEY
 from edgepress.errors import BadInputError, DataError
 from edgepress.passes import describe, register
@@ -124,7 +124,7 @@ def _qat_torch(p: QuantizeQat, source: Artifact, x: Any, y: Any, progress: bool 
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
     from torchao.quantization.pt2e.utils import _fuse_conv_bn_
 
-    from edgepress.compress.distill import fit_torch
+    from edgepress.compress.training import fit_torch
     from edgepress.intake import TorchModel
 
     graph = _training_graph(source)
@@ -161,13 +161,13 @@ def _observe(prepared: Any, x: Any, seed: int) -> None:
 
 def _check_model(source: Artifact, x: Any, y: Any, per_channel: bool) -> None:
     """Refuse what cannot be trained here before any work: Keras 3, nothing to quantize, misfit data."""
-    from edgepress.compress import quantize
+    from edgepress.compress.quantizable import check_torch_quantizable
 
     if source.format is Format.KERAS:
         want, classes = _keras_shapes(source, per_channel)
     else:
         _check_trainable_batch(source)
-        quantize._check_torch_quantizable(source.model.module)
+        check_torch_quantizable(source.model.module)
         want, classes = tuple(source.model.example_inputs[0].shape[1:]), _torch_classes(source)
     if len(source.input_spec.tensors) != 1 or tuple(x.shape[1:]) != want:
         raise DataError(f"training inputs are shaped {tuple(x.shape[1:])} per sample; the model takes one input shaped {want}")
@@ -177,7 +177,7 @@ def _check_model(source: Artifact, x: Any, y: Any, per_channel: bool) -> None:
 
 def _keras_shapes(source: Artifact, per_channel: bool) -> tuple[tuple[Any, ...], int]:
     """(input shape per sample, number of classes) of a Keras model TF-MOT can train."""
-    from edgepress.compress import quantize
+    from edgepress.compress.quantizable import check_keras_quantizable
     from edgepress.keras_models import TF_KERAS, keras_model
 
     held = keras_model(source)
@@ -189,7 +189,7 @@ def _keras_shapes(source: Artifact, per_channel: bool) -> tuple[tuple[Any, ...],
         )
     if not per_channel:
         raise BadInputError("TF-MOT's 8-bit scheme quantizes convolution weights per channel and has no per-tensor switch; leave per_channel on for Keras models")
-    quantize._check_keras_quantizable(held.model)
+    check_keras_quantizable(held.model)
     return tuple(held.model.inputs[0].shape[1:]), int(held.model.outputs[0].shape[-1])
 
 

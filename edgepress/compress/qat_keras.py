@@ -71,7 +71,7 @@ def _progress(config: Any) -> Any:
     """A Keras callback driving the trainers' rich progress bar (shown when stderr is a terminal)."""
     import tf_keras
 
-    from edgepress.compress.distill import _progress as bar
+    from edgepress.compress.training import ProgressBar as bar
 
     class Progress(tf_keras.callbacks.Callback):
         def on_train_begin(self, logs: Any = None) -> None:

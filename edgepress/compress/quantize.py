@@ -10,7 +10,6 @@ is calibrated on the same data. ``edgepress.quantize`` adds the accuracy guard (
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
 from dataclasses import dataclass
@@ -21,27 +20,13 @@ from edgepress.artifact import Artifact, Format
 from edgepress.compress import calibration as cal
 from edgepress.compress.onnx_quant import StaticOptions
 from edgepress.compress.pt2e import QUANTIZATION_KEY
+from edgepress.compress.quantizable import check_keras_quantizable, check_torch_quantizable
 from edgepress.errors import BadInputError, FormatChainError
 from edgepress.passes import apply, cache_key, describe, register
+from edgepress.quantization import Activations, Calibration
 from edgepress.storage import cached, publish, staging_dir
 
 RANDOM_NOTE = "calibrated on seeded random inputs (no data given): expect accuracy loss; pass data= / --data"
-
-
-class Calibration(enum.Enum):
-    """How activation ranges are chosen from calibration data."""
-
-    MINMAX = "minmax"  # the observed range: fast, sensitive to outliers
-    ENTROPY = "entropy"  # the range minimising KL divergence (TensorRT's method)
-    PERCENTILE = "percentile"  # clip at the 99.99th percentile of |x| (the ONNX default; see onnx_quant)
-
-
-class Activations(enum.Enum):
-    """Activation integer type. uint8 (with int8 weights) is ORT's fast path on x86 and Arm."""
-
-    UINT8 = "uint8"
-    INT8 = "int8"
-    INT16 = "int16"  # 16-bit activations, int8 weights: TFLite's int16x8 mode; ONNX QDQ with int16 (runs in float kernels)
 
 
 def _keep(names: str) -> tuple[str, ...]:
@@ -211,12 +196,12 @@ def model_handle(p: Any, source: Artifact, mode: str, data: Any, options: dict[s
         from edgepress.keras_models import KerasModel, keras_model
 
         held = keras_model(source)
-        _check_keras_quantizable(held.model)
+        check_keras_quantizable(held.model)
         model: Any = KerasModel(held.model, held.flavor)
     else:
         from edgepress.intake import TorchModel
 
-        _check_torch_quantizable(source.model.module)
+        check_torch_quantizable(source.model.module)
         # a new handle (the module is not changed) that keeps the source's dynamic dimensions
         model = TorchModel(source.model.module, source.model.example_inputs, source.model.dynamic_dims)
     stored = cal.store(data, source.input_spec)
@@ -227,28 +212,6 @@ def model_handle(p: Any, source: Artifact, mode: str, data: Any, options: dict[s
     # In memory, not at the float file's path (a Keras model loaded from a file has one): a
     # path would name every output after the float model and overwrite its files.
     return source.derive(path=None, side_files=(), sha256=digest, lineage=(*source.lineage, describe(p)), report=report, model=model)
-
-
-def _check_keras_quantizable(model: Any) -> None:
-    kinds = ("Conv", "Dense", "DepthwiseConv", "SeparableConv", "EinsumDense", "LSTM", "GRU")
-    layers = [type(layer).__name__ for layer in _all_layers(model)]
-    if not any(name.startswith(kinds) for name in layers):
-        raise BadInputError(f"the model has no quantizable layers (found: {', '.join(sorted(set(layers))) or 'none'}; expected Conv or Dense)")
-
-
-def _all_layers(model: Any) -> list[Any]:
-    nested = [_all_layers(layer) for layer in getattr(model, "layers", [])]
-    return [*getattr(model, "layers", []), *(layer for group in nested for layer in group)]
-
-
-def _check_torch_quantizable(module: Any) -> None:
-    import torch
-
-    layers = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.ConvTranspose2d, torch.nn.Linear)
-    graph = getattr(module, "graph", None)  # an exported program's module: functional ops, no layer objects
-    ops = {str(n.target).split(".")[1] for n in graph.nodes if n.op == "call_function" and str(n.target).startswith("aten.")} if graph else set()
-    if not any(isinstance(m, layers) for m in module.modules()) and not ops & {"conv1d", "conv2d", "conv3d", "convolution", "linear", "addmm", "mm"}:
-        raise BadInputError("the model has no quantizable layers (no Conv or Linear); INT8 quantization would change nothing")
 
 
 MODES = {"int8": "quantize.int8_static", "int8_static": "quantize.int8_static", "int16x8": "quantize.int8_static",
@@ -298,15 +261,14 @@ def quantize(
     from edgepress.passes import create
 
     model = module_of_program(model)  # a loaded .pt2 quantizes like the module it was exported from
-    if mode not in MODES:
-        raise BadInputError(f"unknown quantization mode {mode!r}; expected one of {', '.join(MODES)}")
-    if mode == "qat" and max_drop is not None:
-        raise BadInputError(
-            "the accuracy guard (max_drop) retries post-training calibration settings and has none to retry for qat; "
-            "run qat without max_drop and measure the result with edgepress.bench, or use mode 'int8' with max_drop"
-        )
-    if model.format is Format.TORCHSCRIPT:
-        model = _onnx_of_script(model, mode)
+    _refuse_before_work(model, mode, max_drop)
+    if model.format is Format.TORCHSCRIPT or (max_drop is not None and model.format in HANDLE_FORMATS):
+        for data in (calibration, eval_data):
+            if data is not None:
+                calibration_data(data, model.input_spec)  # bad data is refused before the export starts
+        # ONNX Runtime quantizes what torch.export's quantizers cannot take (a ScriptModule),
+        # and the guard scores ONNX Runtime runs of each attempt.
+        model = _onnx_in_cache(model)
     if mode == "qat":  # training, not calibration: see compress.qat
         from edgepress.compress.qat import qat
 
@@ -332,20 +294,29 @@ def quantize(
     return guarded(p, model, Path(out_dir), evaluation, max_drop, relative)
 
 
-def _onnx_of_script(model: Artifact, mode: str) -> Artifact:
-    """A TorchScript model's ONNX export (kept with the cache's saved sources), which ONNX Runtime quantizes.
-
-    The PyTorch quantizers start from torch.export, which cannot take a ScriptModule;
-    ONNX Runtime's quantizers take the ONNX file the TorchScript exporter writes.
-    """
-    from edgepress import cachedir
-    from edgepress.api import convert
-
-    if mode == "qat":
+def _refuse_before_work(model: Artifact, mode: str, max_drop: float | None) -> None:
+    """Raise BadInputError for a mode, model and guard that cannot go together, before any export or calibration."""
+    if mode not in MODES:
+        raise BadInputError(f"unknown quantization mode {mode!r}; expected one of {', '.join(MODES)}")
+    if mode == "qat" and max_drop is not None:
+        raise BadInputError(
+            "the accuracy guard (max_drop) retries post-training calibration settings and has none to retry for qat; "
+            "run qat without max_drop and measure the result with edgepress.bench, or use mode 'int8' with max_drop"
+        )
+    if max_drop is not None and MODES[mode] != "quantize.int8_static":
+        raise BadInputError(f"the accuracy guard (max_drop) retries static INT8 calibration settings; mode {mode!r} has none: use mode 'int8' or 'int16x8'")
+    if model.format is Format.TORCHSCRIPT and mode == "qat":
         raise BadInputError(
             "quantization-aware training needs the nn.Module, and a TorchScript file holds a ScriptModule; "
             "train from the original module (edgepress.from_torch) or use a post-training mode (int8, int8_dynamic)"
         )
+
+
+def _onnx_in_cache(model: Artifact) -> Artifact:
+    """The model's float ONNX export, kept with the cache's saved sources (not in the user's output folder)."""
+    from edgepress import cachedir
+    from edgepress.api import convert
+
     folder = cachedir.part("sources") / model.sha256[:32]
     (made,) = convert(model, ["onnx"], out_dir=folder)
     cachedir.used(folder)

@@ -50,12 +50,10 @@ def torch_program(source: Artifact) -> Any:
 def _torch_program(source: Artifact) -> Any:
     import torch
 
-    from edgepress.converters.shapes import dims_of, export_dynamic_shapes
+    from edgepress.converters.shapes import dims_of, export_dynamic_shapes, saved_program
 
     if source.format is Format.TORCH_EXPORT:
-        import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the Q/DQ ops a quantized .pt2 holds
-
-        return source.model if source.model is not None else torch.export.load(str(source.path))
+        return saved_program(source)
     dims = dims_of(source)
     examples = _sized(source.model.example_inputs, dims)
     return torch.export.export(source.model.module, examples, dynamic_shapes=export_dynamic_shapes(dims, len(examples)))

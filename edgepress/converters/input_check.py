@@ -105,7 +105,7 @@ def read_file_spec(path: Path, fmt: Format) -> InputSpec | None:
     if fmt is Format.ONNX:
         import onnx
 
-        from edgepress.intake import onnx_input_spec
+        from edgepress.targets.signature import onnx_input_spec
 
         return onnx_input_spec(onnx.load(str(path), load_external_data=False))
     if fmt is Format.TFLITE:

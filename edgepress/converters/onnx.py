@@ -40,7 +40,7 @@ class ConvertOnnx:
         return Format.ONNX
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
-        from edgepress.intake import onnx_input_spec
+        from edgepress.targets.signature import onnx_input_spec
 
         _refuse_keras_qat(artifact)
 

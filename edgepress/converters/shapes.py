@@ -59,12 +59,24 @@ def _dim(program: Any, index: int, name: str, axis: int, expr: Any) -> DynamicDi
     return DynamicDim(index, name, axis, str(expr), lower, upper)
 
 
+def saved_program(source: Artifact) -> Any:
+    """The ExportedProgram of a ``.pt2`` handle: the one loaded with it, else read from its file."""
+    import warnings
+
+    import torch
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  registers the Q/DQ ops a quantized .pt2 holds
+
+    if source.model is not None:
+        return source.model
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.export.load(str(source.path))
+
+
 def dims_of(source: Artifact) -> list[DynamicDim]:
     """Dynamic dimensions of a PyTorch source: a .pt2's own, or a module handle's recorded ones."""
     if source.format is Format.TORCH_EXPORT:
-        from edgepress.converters.common import torch_program
-
-        dims = program_dims(torch_program(source))
+        dims = program_dims(saved_program(source))
     elif source.format is Format.TORCH and getattr(source.model, "dynamic_dims", None) is not None:
         dims = list(source.model.dynamic_dims)
     elif source.format is Format.TORCH:

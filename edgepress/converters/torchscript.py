@@ -69,7 +69,7 @@ class ConvertTorchScriptOnnx:
         def spec_of(path: Path) -> InputSpec:
             import onnx
 
-            from edgepress.intake import onnx_input_spec
+            from edgepress.targets.signature import onnx_input_spec
 
             return onnx_input_spec(onnx.load(str(path), load_external_data=False)).with_layout(artifact.input_spec.layout)
 
@@ -142,7 +142,7 @@ def _FlatOutputs(module: Any) -> Any:
     """
     import torch
 
-    from edgepress.targets.worker import flatten_outputs
+    from edgepress.targets.measure_worker import flatten_outputs
 
     class FlatOutputs(torch.nn.Module):
         def __init__(self) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgepress.measure import BenchResult
+from edgepress.results import BenchResult
 from edgepress.report import summary
 
 COLUMNS = (

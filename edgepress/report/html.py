@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgepress.measure import BenchResult
+from edgepress.results import BenchResult
 from edgepress.report import summary
 from edgepress.report.pareto import pareto_front
 from edgepress.report.plots import latency_svg, pareto_svg
@@ -132,6 +132,6 @@ def _sci(value: float | None) -> str:
 
 
 def _version() -> str:
-    from edgepress import __version__
+    from edgepress._version import __version__
 
     return __version__

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from edgepress.measure import BenchResult
+from edgepress.results import BenchResult
 from edgepress.report import summary
 from edgepress.report.pareto import pareto_front
 from edgepress.report.table import human_bytes

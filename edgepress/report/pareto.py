@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edgepress.measure import BenchResult
+from edgepress.results import BenchResult
 from edgepress.report.summary import p50, quality, speed_comparable, targets
 
 

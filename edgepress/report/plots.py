@@ -13,7 +13,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from edgepress.measure import BenchResult
+from edgepress.results import BenchResult
 from edgepress.report.summary import label, p50, quality, speed_comparable, targets
 
 WIDTH, HEIGHT = 720, 400

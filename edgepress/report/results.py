@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgepress.drift import Drift
-from edgepress.measure import BenchResult, LatencyStats
+from edgepress.results import BenchResult, LatencyStats
 from edgepress.errors import BadInputError
 from edgepress.storage import check_writable_file, write_json_atomic
 
@@ -24,7 +24,7 @@ ARTIFACT_KEYS = ("path", "format", "sha256", "size_bytes")  # what the reports r
 
 def results_document(results: Sequence[BenchResult]) -> dict[str, Any]:
     """The JSON document for ``results``: schema version, creation time, results."""
-    from edgepress import __version__
+    from edgepress._version import __version__
 
     return {
         "schema_version": SCHEMA_VERSION,

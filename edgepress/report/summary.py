@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from edgepress.measure import BenchResult
+from edgepress.results import BenchResult
 
 SPEED_EXCLUDED_FLAGS = frozenset({"emulated"})  # timings that must not win a speed comparison
 

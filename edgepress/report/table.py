@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from edgepress.measure import BenchResult
+from edgepress.results import BenchResult
 
 if TYPE_CHECKING:
     from rich.table import Table

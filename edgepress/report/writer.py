@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgepress.errors import BadInputError
-from edgepress.measure import BenchResult
+from edgepress.results import BenchResult
 from edgepress.storage import check_writable_file
 
 ResultsArg = Sequence[BenchResult] | Sequence[str | Path] | str | Path

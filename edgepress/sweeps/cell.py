@@ -7,7 +7,6 @@ Ray). Whatever goes wrong inside a cell becomes that cell's ``error``; the sweep
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -17,7 +16,6 @@ from edgepress.artifact import Artifact, Format
 from edgepress.errors import EdgepressError
 
 ARTIFACTS_DIR = "artifacts"
-DIGITS_DATA_ID = "sklearn-digits-test-split-0.2-seed0"
 
 
 def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +38,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
 
 def error_result(spec: dict[str, Any], message: str, artifact: Artifact | None = None) -> dict[str, Any]:
     """A failed cell's result dict (the artifact facts are placeholders when none was made)."""
-    from edgepress.measure import BenchResult
+    from edgepress.results import BenchResult
 
     facts = artifact.to_dict() if artifact is not None and artifact.path else placeholder_artifact(spec)
     return BenchResult(artifact={**facts, "recipe": spec["recipe"]["name"]}, target=spec["target"], settings=spec["settings"], error=message).to_dict()
@@ -53,21 +51,20 @@ def placeholder_artifact(spec: dict[str, Any]) -> dict[str, Any]:
 
 def model_hash(model: dict[str, Any]) -> str:
     """Content hash of the grid's model without importing torch when the weights exist."""
-    if "path" in model:
-        return _file_sha256(Path(model["path"]))
-    from edgepress.demo import DEMO_WEIGHTS_VERSION, cache_dir, load_digits_split, trained_digits_cnn
+    from edgepress.sources import model_identity
 
-    weights = cache_dir() / "demo" / f"digits_cnn-v{DEMO_WEIGHTS_VERSION}.pt"
-    if not weights.exists():
-        trained_digits_cnn(load_digits_split())  # trains once and caches the weights
-    return _file_sha256(weights)
+    return model_identity(model)
 
 
 def data_hash(model: dict[str, Any], data: dict[str, Any]) -> str:
     """Identity of the evaluation data: the file's hash, the builtin split, or random inputs."""
     if "path" in data:
-        return _file_sha256(Path(data["path"]))
-    return DIGITS_DATA_ID if "builtin" in model else "random-inputs"
+        from edgepress.sources import file_sha256
+
+        return file_sha256(Path(data["path"]))
+    from edgepress import digits
+
+    return digits.DATA_ID if "builtin" in model else "random-inputs"
 
 
 def _measure(spec: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +85,7 @@ def _build(spec: dict[str, Any], model: Artifact) -> Artifact | dict[str, Any]:
     """The recipe's passes, then the converter to the cell's format (content-addressed files)."""
     from edgepress.api import ConversionFailure, convert
     from edgepress.passes import Recipe, create
-    from edgepress.recipe_file import module_for
+    from edgepress.sources import module_for
 
     out = Path(spec["out_dir"]) / ARTIFACTS_DIR / spec["recipe"]["name"]
     recipe = Recipe(tuple(create(p["name"], {k: v for k, v in p.items() if k != "name"}) for p in spec["recipe"]["passes"]))
@@ -105,25 +102,10 @@ def _build(spec: dict[str, Any], model: Artifact) -> Artifact | dict[str, Any]:
 @functools.lru_cache(maxsize=2)
 def _load(model_json: str, data_json: str) -> tuple[Artifact, Any]:
     """The reference model and evaluation data, loaded once per worker process."""
+    from edgepress import digits
+    from edgepress.sources import load_model
+
     model, data = json.loads(model_json), json.loads(data_json)
-    if "builtin" in model:
-        import torch
-
-        from edgepress.demo import load_digits_split, trained_digits_cnn
-        from edgepress.intake import from_torch
-
-        split = load_digits_split()
-        art = from_torch(trained_digits_cnn(split), torch.from_numpy(split.x_test[:1]), name="digits_cnn")
-        return art, data.get("path") or (split.x_test, split.y_test)
-    from edgepress.intake import load
-
-    shape = model.get("input_shape")
-    return load(model["path"], input_shape=tuple(shape) if shape else None), data.get("path")
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    if data.get("path"):
+        return load_model(model), data["path"]
+    return load_model(model), digits.held_out_arrays() if "builtin" in model else None

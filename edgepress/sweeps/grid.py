@@ -6,7 +6,8 @@ Example (``grid.toml``)::
     targets = ["host-cpu", "arm64-emu:cortex-a76"]
 
     [model]
-    builtin = "digits"            # or: path = "model.pt2" (it takes quantize.* and convert.* recipes, not prune.*)
+    builtin = "digits"            # or: path = "model.pt2" (it takes quantize.* and convert.* recipes, not prune.*),
+                                  # or: factory = "pkg.mod:make_net" with input_shape (and weights): see edgepress.sources
 
     [data]                        # optional; the builtin model brings its test split
     path = "eval.npz"
@@ -35,9 +36,9 @@ from typing import Any
 
 from edgepress.artifact import Format
 from edgepress.errors import BadInputError
+from edgepress.sources import model_table
 from edgepress.tomlfile import read_toml
 
-BUILTIN_MODELS = ("digits",)
 RUN_KEYS = {"threads": int, "iters": int, "min_seconds": float, "warmup": int, "max_seconds": float, "timeout_s": float}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -81,7 +82,7 @@ def grid_from_dict(data: Mapping[str, Any], base_dir: Path = Path(".")) -> Grid:
     if extra:
         raise BadInputError(f"grid has unknown key(s) {', '.join(sorted(extra))} (known: {', '.join(sorted(known))})")
     return Grid(
-        model=_model(data.get("model"), base_dir),
+        model=model_table(data.get("model"), "grid", base_dir),
         recipes=_recipes(data.get("recipe")),
         formats=tuple(_format(f) for f in _str_list(data, "formats")),
         targets=tuple(_str_list(data, "targets")),
@@ -90,20 +91,6 @@ def grid_from_dict(data: Mapping[str, Any], base_dir: Path = Path(".")) -> Grid:
         plugins=tuple(data.get("plugins", ())),
         base_dir=base_dir,
     )
-
-
-def _model(model: Any, base_dir: Path) -> dict[str, Any]:
-    if not isinstance(model, dict) or ("builtin" in model) == ("path" in model):
-        raise BadInputError('grid [model] needs exactly one of builtin = "digits" or path = "model.pt2"')
-    if "builtin" in model:
-        if model["builtin"] not in BUILTIN_MODELS:
-            raise BadInputError(f"grid [model] builtin {model['builtin']!r} is unknown (builtin models: {', '.join(BUILTIN_MODELS)})")
-        return {"builtin": model["builtin"]}
-    path = (base_dir / str(model["path"])).resolve()
-    if not path.exists():
-        raise BadInputError(f"grid [model] path {path} does not exist")
-    shape = model.get("input_shape")
-    return {"path": str(path), **({"input_shape": [int(d) for d in shape]} if shape else {})}
 
 
 def _data(data: Any, base_dir: Path) -> dict[str, Any]:

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgepress.artifact import Format
-from edgepress.measure import BenchResult
+from edgepress.results import BenchResult
 from edgepress.sweeps.cache import CellCache, cell_key
 from edgepress.sweeps.cell import data_hash, error_result, model_hash, run_cell
 from edgepress.sweeps.grid import Grid, load_grid
@@ -153,22 +152,15 @@ def _check_passes(grid: Grid) -> None:
     """Create every recipe's passes and walk its format chain, so a typo or misfit fails before any cell runs."""
     from edgepress.errors import BadInputError
     from edgepress.passes import Recipe, create
-    from edgepress.recipe_file import first_format
+    from edgepress.sources import first_format, model_format
 
-    source = _model_format(grid.model)
+    source = model_format(grid.model)
     for recipe in grid.recipes:
         chain = Recipe(tuple(create(step["name"], {k: v for k, v in step.items() if k != "name"}) for step in recipe.passes))
         try:
             chain.check(first_format(source, chain))
         except BadInputError as exc:
             raise type(exc)(f"recipe {recipe.name!r}: {exc}") from None
-
-
-def _model_format(model: dict[str, Any]) -> Format:
-    """The grid model's format, from its file suffix (nothing is loaded here)."""
-    from edgepress.recipe_file import file_format
-
-    return file_format(model["path"]) if "path" in model else Format.TORCH  # else the builtin digits CNN
 
 
 def _fill_known(cells: list[dict[str, Any]], cache: CellCache, outcomes: dict[int, dict[str, Any]], say: Progress) -> list[int]:

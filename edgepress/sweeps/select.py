@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgepress.errors import BadInputError
-from edgepress.measure import BenchResult
+from edgepress.results import BenchResult
 from edgepress.report.summary import label, p50, quality_drop, speed_comparable
 from edgepress.report.table import human_bytes
 

@@ -19,10 +19,11 @@ from edgepress.artifact import Artifact, Format
 from edgepress.crossdrift import KEY, drift_vs_host
 from edgepress.errors import BadInputError, RuntimeFailure, unknown_name
 from edgepress.quiet import user_stderr
-from edgepress.targets import sysroot
+from edgepress.targets import qemu, sysroot
 from edgepress.targets.base import Measurement, RunFn, RunSettings
 from edgepress.targets.host_cpu import HostCpu
 from edgepress.targets.launch import run_worker
+from edgepress.targets.runtimes import RUNTIMES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,7 +42,6 @@ CPU_MODELS: dict[str, tuple[str, str]] = {
     "max": ("max,sme=off", "every feature QEMU 7.2 emulates (SVE2, I8MM, BF16) except SME"),
 }
 EMULATED_FORMATS = (Format.ONNX, Format.TFLITE, Format.EXECUTORCH)
-RUNTIME_OF = {Format.ONNX: "onnxruntime", Format.TFLITE: "ai-edge-litert", Format.EXECUTORCH: "executorch"}
 
 
 def _progress(message: str) -> None:
@@ -83,19 +83,19 @@ class Arm64Emu:
         root = sysroot.ensure(executorch=artifact.format == Format.EXECUTORCH, progress=_progress)
         runtime = self._runtime_label(root, artifact.format)
         try:
-            measured = run_worker(sysroot.python_argv(root, self.qemu_cpu), artifact, inputs, settings, env=sysroot.guest_env())
+            measured = run_worker(qemu.python_argv(root, self.qemu_cpu), artifact, inputs, settings, env=qemu.guest_env())
         except RuntimeFailure as exc:
             raise RuntimeFailure(f"{runtime} on {self.name}: {exc}") from None
         env = measured.raw["env"]
         env.pop("board", None)  # QEMU shows the host's /sys: its governor and temperatures are not the guest's
-        env.update(emulated=True, cpu_model=self.cpu, qemu_cpu=self.qemu_cpu, qemu=sysroot.qemu_version())
+        env.update(emulated=True, cpu_model=self.cpu, qemu_cpu=self.qemu_cpu, qemu=qemu.qemu_version())
         batch = getattr(settings, "eval_batch_size", None) or settings.batch_size
         measured.raw[KEY] = drift_vs_host(artifact, inputs, measured.outputs, batch)
         return measured
 
     @staticmethod
     def _runtime_label(root, fmt: Format) -> str:
-        name = RUNTIME_OF[fmt]
+        name = RUNTIMES[fmt].package  # the sysroot records versions by pip package
         version = (sysroot.read_marker(root) or {}).get("verified", {}).get(name)
         return f"{name} {version}" if version else name
 

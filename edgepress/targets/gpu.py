@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from edgepress.artifact import Artifact, Format
 from edgepress.errors import BadInputError, RuntimeFailure
-from edgepress.targets import worker
+from edgepress.targets import measure_worker
 from edgepress.targets.base import Measurement, RunFn, RunSettings
 from edgepress.targets.launch import run_worker
 from edgepress.targets.runtimes import missing_runtime_reason
@@ -96,7 +96,7 @@ class Gpu:
         reason = self.unavailable_reason() or self.format_reason(artifact.format)
         if reason:
             raise RuntimeFailure(reason)
-        run, _, _ = worker.load_runner(artifact.format.value, str(artifact.path), 1, self._device_for(artifact.format))
+        run, _, _ = measure_worker.load_runner(artifact.format.value, str(artifact.path), 1, self._device_for(artifact.format))
         return run
 
     def measure(self, artifact: Artifact, inputs: list[np.ndarray], settings: RunSettings) -> Measurement:

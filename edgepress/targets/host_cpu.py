@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from edgepress.artifact import Artifact, Format
 from edgepress.errors import BadInputError, RuntimeFailure
-from edgepress.targets import worker
+from edgepress.targets import measure_worker
 from edgepress.targets.base import Measurement, RunFn, RunSettings
 from edgepress.targets.launch import run_worker
 from edgepress.targets.runtimes import missing_runtime_reason
@@ -36,8 +36,13 @@ class HostCpu:
         reason = self.unavailable_reason() or self.format_reason(artifact.format)
         if reason:
             raise RuntimeFailure(reason)
-        run, _, _ = worker.load_runner(artifact.format.value, str(artifact.path), 1)
+        run, _, _ = measure_worker.load_runner(artifact.format.value, str(artifact.path), 1)
         return run
 
     def measure(self, artifact: Artifact, inputs: list[np.ndarray], settings: RunSettings) -> Measurement:
+        # Subclasses (arm64 on an aarch64 host) share this worker; on any other host its
+        # figures would be this CPU's under the target's name.
+        reason = self.unavailable_reason() or self.format_reason(artifact.format)
+        if reason:
+            raise RuntimeFailure(reason)
         return run_worker([sys.executable], artifact, inputs, settings)

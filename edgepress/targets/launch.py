@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 from edgepress.artifact import Artifact
 from edgepress.errors import RuntimeFailure
 from edgepress.quiet import log_child_output
-from edgepress.targets import worker
+from edgepress.targets import measure_worker
 from edgepress.targets.base import Measurement, RunSettings
 
 if TYPE_CHECKING:
     import numpy as np
 
-WORKER_FILE = Path(worker.__file__)
+WORKER_FILE = Path(measure_worker.__file__)
 
 
 def run_worker(

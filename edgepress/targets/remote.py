@@ -27,22 +27,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from edgepress.artifact import Artifact, Format
 from edgepress.errors import BadInputError, RuntimeFailure
-from edgepress.targets import remote_agent, worker
+from edgepress.targets import measure_worker, remote_agent
 from edgepress.targets.base import Measurement, RunFn, RunSettings
 from edgepress.targets.launch import describe_exit
+from edgepress.targets.runtimes import RUNTIMES, not_an_edge_artifact
 
 if TYPE_CHECKING:
     import numpy as np
 
-# format -> the modules the device needs ('a|b': either will do)
-DEVICE_RUNTIMES: dict[Format, tuple[str, str]] = {
-    Format.ONNX: ("onnxruntime", "pip install onnxruntime"),
-    Format.TFLITE: ("ai_edge_litert|tflite_runtime", "pip install ai-edge-litert"),
-    Format.EXECUTORCH: ("executorch", "pip install executorch"),
-    Format.TORCHSCRIPT_LITE: ("torch", "pip install torch"),
-    Format.TORCH_EXPORT: ("torch", "pip install torch"),
-    Format.TORCHSCRIPT: ("torch", "pip install torch"),
-}
 QUERY_KEYS = ("python", "identity", "known_hosts", "config", "connect_timeout", "host_key")
 MIN_PYTHON = (3, 8)
 
@@ -63,11 +55,11 @@ class SshAddress:
 
     @classmethod
     def parse(cls, text: str) -> SshAddress:
-        parts = urlsplit(text if text.startswith("//") else "//" + text)
         try:
+            parts = urlsplit(text if text.startswith("//") else "//" + text)  # raises on a broken [IPv6] host
             port = parts.port
         except ValueError:
-            raise BadInputError(f"ssh target port must be a number 1-65535, got {text!r}") from None
+            raise BadInputError(f"ssh target {text!r} is not user@host[:port] (a host name, an IPv4 or [IPv6] address; a port 1-65535)") from None
         if not parts.hostname:
             raise BadInputError(f"ssh target needs a host: ssh://user@host[:port], got 'ssh:{text}'")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -131,13 +123,16 @@ class SshTarget:
 
     def format_reason(self, fmt: Format) -> str | None:
         facts = self.device_facts()
-        if fmt not in DEVICE_RUNTIMES:
-            return f"{fmt.value} models are not an edge artifact to run; convert them first (edgepress convert)"
+        if fmt not in RUNTIMES:
+            return not_an_edge_artifact(fmt)
         if facts is None:
             return self._probe_error
-        modules, install = DEVICE_RUNTIMES[fmt]
-        if not any(facts["modules"].get(m) for m in modules.split("|")):
-            return f"the device {self.name} lacks the {fmt.value} runtime ({modules.replace('|', ' or ')}) for {facts['executable']}: install it there ({install})"
+        runtime = RUNTIMES[fmt]
+        if not any(facts["modules"].get(m) for m in runtime.choices):
+            return (
+                f"the device {self.name} lacks the {fmt.value} runtime ({runtime.modules.replace('|', ' or ')}) for {facts['executable']}: "
+                f"install it there ({runtime.install})"
+            )
         return None
 
     def device_facts(self) -> dict[str, Any] | None:
@@ -157,7 +152,7 @@ class SshTarget:
         reason = self.unavailable_reason() or self.format_reason(artifact.format)
         if reason:
             raise RuntimeFailure(reason)
-        modules = DEVICE_RUNTIMES[artifact.format][0]
+        modules = RUNTIMES[artifact.format].modules
         with tempfile.TemporaryFile() as bundle:
             _write_bundle(bundle, artifact, inputs, settings)
             bundle.seek(0)
@@ -226,7 +221,7 @@ def _write_bundle(handle: Any, artifact: Artifact, inputs: list[np.ndarray], set
     np.savez(arrays, **{f"in_{i}": a for i, a in enumerate(inputs)})
     request = {"artifact": artifact.path.name, "format": artifact.format.value, "inputs": "in.npz", "outputs": "out.npz", "result": "result.json", "device": "cpu", **settings.to_dict()}
     with tarfile.open(fileobj=handle, mode="w") as tar:
-        tar.add(worker.__file__, arcname="worker.py")
+        tar.add(measure_worker.__file__, arcname="measure_worker.py")
         for path in artifact.files:
             tar.add(path, arcname=path.name)
         _add_bytes(tar, "in.npz", arrays.getvalue())

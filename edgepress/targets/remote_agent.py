@@ -1,7 +1,7 @@
 """The device side of the ``ssh://`` target: stdlib only, Python 3.8+, sent with ``python -c``.
 
 ``probe``: print a JSON line with the device's Python, machine and which runtimes import.
-``run TIMEOUT MODULE...``: read a tar (worker.py, request.json, the artifact, in.npz) from
+``run TIMEOUT MODULE...``: read a tar (measure_worker.py, request.json, the artifact, in.npz) from
 stdin into a fresh temporary directory, check that numpy and MODULE... import, run the
 worker with this Python under TIMEOUT seconds, write a tar (status.json, result.json,
 out.npz) to stdout, and remove the temporary directory whatever happened.
@@ -60,7 +60,7 @@ def run_worker(work, timeout, modules):
     with open(request_path, "w") as handle:
         json.dump(request, handle)
     try:
-        proc = subprocess.run([sys.executable, os.path.join(work, "worker.py"), request_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        proc = subprocess.run([sys.executable, os.path.join(work, "measure_worker.py"), request_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"timeout": timeout}
     tail = (proc.stderr or proc.stdout).decode("utf-8", "replace").strip().splitlines()

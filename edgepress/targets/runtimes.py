@@ -1,27 +1,54 @@
-"""Which runtime runs which format, and whether it is installed here."""
+"""Which runtime runs which format: THE table, read by every target (host, QEMU sysroot, ssh board).
+
+The stdlib-only measurement worker and the board agent run where edgepress is not
+installed, so they keep their own lists; ``tests/targets/test_runtimes.py`` checks that
+they agree with this one.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 
 from edgepress.artifact import Format
 
-# format -> (import name of its runtime, what to install when it is missing)
-RUNTIMES: dict[Format, tuple[str, str]] = {
-    Format.ONNX: ("onnxruntime", "pip install onnxruntime"),
-    Format.TFLITE: ("ai_edge_litert", "pip install ai-edge-litert"),
-    Format.EXECUTORCH: ("executorch", "pip install executorch"),
-    Format.TORCHSCRIPT_LITE: ("torch", "pip install torch"),
-    Format.TORCH_EXPORT: ("torch", "pip install torch"),
-    Format.TORCHSCRIPT: ("torch", "pip install torch"),
+
+@dataclass(frozen=True)
+class Runtime:
+    """A format's runtime: the module to import (``a|b``: either will do) and its pip package."""
+
+    modules: str
+    package: str
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self.modules.split("|"))
+
+    @property
+    def install(self) -> str:
+        return f"pip install {self.package}"
+
+
+RUNTIMES: dict[Format, Runtime] = {
+    Format.ONNX: Runtime("onnxruntime", "onnxruntime"),
+    Format.TFLITE: Runtime("ai_edge_litert|tflite_runtime", "ai-edge-litert"),  # tflite_runtime: older boards
+    Format.EXECUTORCH: Runtime("executorch", "executorch"),
+    Format.TORCHSCRIPT_LITE: Runtime("torch", "torch"),
+    Format.TORCH_EXPORT: Runtime("torch", "torch"),
+    Format.TORCHSCRIPT: Runtime("torch", "torch"),
 }
+
+
+def not_an_edge_artifact(fmt: Format) -> str:
+    """The reason a format no runtime runs (a framework's in-memory model) is refused."""
+    return f"{fmt.value} models are not an edge artifact to run; convert them first (edgepress convert)"
 
 
 def missing_runtime_reason(fmt: Format) -> str | None:
     """Why ``fmt`` cannot run in this Python (None when its runtime is importable)."""
     if fmt not in RUNTIMES:
-        return f"{fmt.value} models are not an edge artifact to run; convert them first (edgepress convert)"
-    module, install = RUNTIMES[fmt]
-    if importlib.util.find_spec(module) is None:
-        return f"the {fmt.value} runtime ({module}) is not installed: {install}"
+        return not_an_edge_artifact(fmt)
+    runtime = RUNTIMES[fmt]
+    if not any(importlib.util.find_spec(module) is not None for module in runtime.choices):
+        return f"the {fmt.value} runtime ({runtime.modules.replace('|', ' or ')}) is not installed: {runtime.install}"
     return None

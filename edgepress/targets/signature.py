@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from edgepress.artifact import Format, InputSpec, TensorSpec
 from edgepress.errors import ModelLoadError
+from edgepress.layouts import guess_layout
 from edgepress.targets.runtimes import missing_runtime_reason
 
 
@@ -46,3 +48,18 @@ def _executorch_spec(path: Path) -> tuple[TensorSpec, ...]:
         tensor = meta.input_tensor_meta(index)
         specs.append(TensorSpec(f"input_{index}", tuple(tensor.sizes()), _SCALAR_TYPES.get(int(tensor.dtype()), "float32")))
     return tuple(specs)
+
+
+def onnx_input_spec(model: Any) -> InputSpec:
+    """InputSpec of an ONNX ModelProto's real inputs (initializers excluded)."""
+    from onnx import helper
+
+    initializers = {i.name for i in model.graph.initializer}
+    tensors = []
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        ttype = value.type.tensor_type
+        dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or f"d{i}") for i, d in enumerate(ttype.shape.dim))
+        tensors.append(TensorSpec(value.name, dims, helper.tensor_dtype_to_np_dtype(ttype.elem_type).name))
+    return InputSpec(tuple(tensors), layout=guess_layout(tensors[0].shape, prefer="NCHW") if tensors else None)

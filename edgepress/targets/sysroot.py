@@ -33,12 +33,11 @@ from edgepress.errors import RuntimeFailure, TargetUnavailableError
 from edgepress.quiet import user_stderr
 from edgepress.targets import debian
 from edgepress.targets.cpuinfo import KNOWN_CPUS, cpuinfo_text
+from edgepress.targets.qemu import PYVER, QEMU, qemu_version, run_python
 
 Progress = Callable[[str], None]
 FORMAT_VERSION = 1
 MARKER = "edgepress-sysroot.json"
-PYVER = "3.11"
-QEMU = "qemu-aarch64-static"
 BASE_WHEELS = ("numpy==2.4.6", "onnxruntime==1.32.0", "ai-edge-litert==2.3.0")
 # ExecuTorch's runtime links libtorch, and PyPI's aarch64 torch >= 2.10 is a CUDA build
 # (gigabytes of NVIDIA libraries); torch 2.9.1 is the newest CPU-only one, and
@@ -66,8 +65,9 @@ print(json.dumps(out))
 
 def cache_root() -> Path:
     """Where sysroots are kept: ``$EDGEPRESS_CACHE/arm64`` or ``~/.cache/edgepress/arm64``."""
-    base = os.environ.get("EDGEPRESS_CACHE") or Path.home() / ".cache" / "edgepress"
-    return Path(base).expanduser().resolve() / "arm64"
+    from edgepress import cachedir
+
+    return cachedir.part("arm64").expanduser().resolve()
 
 
 def wheels_for(executorch: bool) -> tuple[str, ...]:
@@ -236,61 +236,6 @@ def _precompile(root: Path) -> None:
         subprocess.run([sys.executable, "-P", "-m", "compileall", "-q", "-j0", "-x", skip, *dirs], capture_output=True)
     else:
         run_python(root, "cortex-a76", ["-m", "compileall", "-q", *dirs], timeout=3600, bytecode=True)
-
-
-def qemu_version() -> str:
-    exe = shutil.which(QEMU)
-    out = subprocess.run([exe or QEMU, "--version"], capture_output=True, text=True).stdout if exe else ""
-    return out.splitlines()[0] if out else "unknown"
-
-
-def cpu_view(root: Path, cpu: str) -> Path:
-    """A ``-L`` prefix for one CPU model: symlinks to the sysroot plus its own proc/cpuinfo."""
-    view = root.parent / "views" / root.name / cpu.replace(",", "_").replace("=", "-")
-    if (view / "proc" / "cpuinfo").exists():
-        return view
-    view.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".view-", dir=view.parent))
-    os.chmod(tmp, 0o755)
-    for entry in root.iterdir():
-        if entry.name != "proc":
-            (tmp / entry.name).symlink_to(os.path.relpath(entry, view))
-    (tmp / "proc").mkdir()
-    (tmp / "proc" / "cpuinfo").write_text(cpuinfo_text(KNOWN_CPUS[cpu]))
-    try:
-        os.rename(tmp, view)
-    except OSError:  # another process made the same view first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return view
-
-
-def python_argv(root: Path, cpu: str) -> list[str]:
-    """The argv prefix that runs the sysroot's Python on the emulated ``cpu``.
-
-    ``sh`` sets the core-file limit to 0 first: QEMU would otherwise write a core file
-    into the working directory whenever the guest dies of a signal. ``exec`` keeps the
-    signal visible in the exit status.
-    """
-    view = cpu_view(root, cpu)
-    python = view / "usr" / "bin" / f"python{PYVER}"
-    return ["/bin/sh", "-c", 'ulimit -c 0; exec "$@"', "qemu", QEMU, "-cpu", cpu, "-L", str(view), str(python), "-s"]
-
-
-def guest_env(bytecode: bool = False) -> dict[str, str]:
-    """The host's environment minus what must not leak into the guest (PYTHON*, QEMU_*, LD_*)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "QEMU_", "LD_", "VIRTUAL_ENV", "CONDA"))}
-    env.update(PYTHONNOUSERSITE="1", LC_ALL="C.UTF-8", PYTHONUNBUFFERED="1")
-    if not bytecode:
-        env["PYTHONDONTWRITEBYTECODE"] = "1"  # the shared sysroot stays read-only
-    return env
-
-
-def run_python(root: Path, cpu: str, args: Sequence[str], timeout: float = 600, bytecode: bool = False) -> subprocess.CompletedProcess:
-    """Run the guest Python with ``args`` (e.g. ``["-c", "print(1)"]``) on ``cpu``."""
-    try:
-        return subprocess.run([*python_argv(root, cpu), "-P", *args], capture_output=True, text=True, timeout=timeout, env=guest_env(bytecode))
-    except subprocess.TimeoutExpired:
-        raise RuntimeFailure(f"the emulated Python did not finish within {timeout:.0f} s") from None
 
 
 def verify(root: Path, cpu: str = "cortex-a76", executorch: bool = False) -> dict[str, str]:

@@ -61,3 +61,45 @@ def test_import_named_leaves_sys_path_as_it_was(project, monkeypatch):
     finally:
         for name in ("mypkg.models", "mypkg"):
             sys.modules.pop(name, None)
+
+
+GRID = """formats = ["onnx"]
+targets = ["host-cpu"]
+
+[model]
+factory = "mypkg.models:make_net"
+input_shape = [1, 8]
+
+[run]
+iters = 2
+min_seconds = 0.0
+warmup = 1
+
+[[recipe]]
+name = "fp32"
+passes = []
+
+[[recipe]]
+name = "int8dyn"
+passes = [{ name = "quantize.int8_dynamic" }]
+"""
+
+
+@pytest.mark.slow
+def test_a_grid_factory_sweeps_and_its_cache_follows_the_factory_source(cli, project):
+    # The same [model] table as a recipe's: the grid finds the user's package in the working folder.
+    import json
+
+    (project / "grid.toml").write_text(GRID)
+    first = cli("sweep", "grid.toml", "--out", "sw", "--jobs", "1", "-q")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads((project / "sw" / "sweep.json").read_text())
+    assert (summary["ran"], summary["cached"], summary["failed"]) == (2, 0, 0)
+    again = cli("sweep", "grid.toml", "--out", "sw", "--jobs", "1", "-q")
+    assert json.loads((project / "sw" / "sweep.json").read_text())["cached"] == 2, again.stderr
+    # A changed factory is a changed model: its cells run again.
+    (project / "mypkg" / "models.py").write_text(PACKAGE["mypkg/models.py"].replace("Linear(8, 4)", "Linear(8, 3)"))
+    changed = cli("sweep", "grid.toml", "--out", "sw", "--jobs", "1", "-q")
+    summary = json.loads((project / "sw" / "sweep.json").read_text())
+    assert changed.returncode == 0 and (summary["ran"], summary["cached"]) == (2, 0), changed.stderr
+    assert not list(project.glob("RAN_*"))

@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def digits():
-    from edgepress.demo import load_digits_split
+    from edgepress.digits import load_digits_split
 
     return load_digits_split()
 
@@ -17,7 +17,7 @@ def digits_model(digits):
     import torch
 
     import edgepress
-    from edgepress.demo import trained_digits_cnn
+    from edgepress.digits import trained_digits_cnn
 
     return edgepress.from_torch(trained_digits_cnn(digits), torch.from_numpy(digits.x_test[:1]), name="digits_cnn")
 

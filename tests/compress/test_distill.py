@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import edgepress
-from edgepress.compress.distill import kd_loss
+from edgepress.compress.training import kd_loss
 from edgepress.data import training_arrays
 from edgepress.errors import BadInputError, DataError
 from edgepress.passes import Recipe

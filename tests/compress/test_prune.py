@@ -3,7 +3,7 @@
 import pytest
 
 import edgepress
-from edgepress.compress.stats import gzip_size
+from edgepress.stats import gzip_size
 from edgepress.errors import BadInputError
 from edgepress.passes import create
 from tests.compress.conftest import accuracy
@@ -136,7 +136,7 @@ def test_channel_pruned_model_converts_to_every_format(digits_model, tmp_path):
 
 def test_channel_pruned_digits_is_smaller_in_params_macs_and_file(digits_model, tmp_path):
     """Speed is measured side by side in benchmarks/pruning.py, not in a timed unit test."""
-    from edgepress.compress.stats import model_stats
+    from edgepress.stats import model_stats
 
     pruned = edgepress.prune(digits_model, "channels", ratio=0.5, round_to=8)
     arts = [edgepress.convert(m, ["onnx"], out_dir=tmp_path / n)[0] for n, m in (("dense", digits_model), ("pruned", pruned))]

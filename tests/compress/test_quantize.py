@@ -97,6 +97,19 @@ def test_recipe_max_drop_runs_the_guard(trap_onnx, onnx_artifact, torch_model, t
         edgepress.Recipe.from_dict({"pass": [{**step, "max_drop": -1}]})
 
 
+def test_the_guard_takes_a_pytorch_handle_as_the_cli_does(torch_model, tmp_path):
+    # The float ONNX it scores goes to the cache's sources; the output folder gets the INT8 file only.
+    x = varied_inputs(32)
+    made = edgepress.quantize(torch_model, "int8", calibration=x, eval_data=varied_inputs(16, seed=2), max_drop=1.0, out_dir=tmp_path / "out")
+    assert made.format is Format.ONNX and made.report["guard"]["stopped"] == "fits"
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.onnx")) == [made.path.name]
+    with pytest.raises(BadInputError, match="mode 'fp16' has none"):
+        edgepress.quantize(torch_model, "fp16", calibration=x, max_drop=0.01, out_dir=tmp_path / "fp16")
+    with pytest.raises(DataError):
+        edgepress.quantize(torch_model, "int8", calibration=x[:, :1], max_drop=0.01, out_dir=tmp_path / "bad")
+    assert not (tmp_path / "fp16").exists() and not (tmp_path / "bad").exists()
+
+
 def test_bad_input_is_refused_and_nothing_written(onnx_artifact, tmp_path, torch_model):
     out = tmp_path / "out"
     with pytest.raises(DataError, match="no samples"):

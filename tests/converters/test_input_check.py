@@ -69,7 +69,7 @@ def _onnx_with_extra_input(path: Path) -> tuple[tuple[Path, ...], dict]:
 def test_convert_with_refuses_an_artifact_with_other_inputs_and_keeps_nothing(tmp_path):
     from edgepress.converters.common import convert_with
     from edgepress.converters.onnx import ConvertOnnx
-    from edgepress.intake import onnx_input_spec
+    from edgepress.targets.signature import onnx_input_spec
 
     def spec_of(path: Path) -> InputSpec:
         import onnx

@@ -33,7 +33,7 @@ def evil_onnx(path: Path) -> Path:
 def report_results(tmp_path_factory) -> Path:
     """A results JSON: the evil model measured on host-cpu with labels, plus a failed cell."""
     import edgepress
-    from edgepress.measure import BenchResult
+    from edgepress.results import BenchResult
     from edgepress.report.results import write_results
     from edgepress.targets.base import RunSettings
 

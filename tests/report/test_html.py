@@ -48,7 +48,7 @@ def test_csv_neutralises_formulas(results):
     rows = render_csv(results).splitlines()
     assert rows[0].startswith("label,recipe,format,target")
     assert len(rows) == 1 + len(results)
-    from edgepress.measure import BenchResult
+    from edgepress.results import BenchResult
 
     bad = BenchResult(artifact={**results[0].artifact, "path": "=HYPERLINK(1)"}, target="host-cpu", error="@SUM(A1)")
     line = render_csv([bad]).splitlines()[1]

@@ -1,4 +1,4 @@
-from edgepress.measure import BenchResult, LatencyStats
+from edgepress.results import BenchResult, LatencyStats
 from edgepress.report.pareto import pareto_front
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from edgepress.artifact import Format
 from edgepress.errors import UnknownNameError
-from edgepress.targets import sysroot
+from edgepress.targets import qemu, sysroot
 from edgepress.targets.arm import Arm64Emu, Arm64Native
 from edgepress.targets.base import resolve
 
@@ -57,13 +57,13 @@ def test_the_sysroot_is_verified_and_reused(root):
 
 @pytest.mark.parametrize(("cpu", "part"), [("cortex-a53", "0xd03"), ("cortex-a72", "0xd08"), ("cortex-a76", "0xd0b"), ("neoverse-n1", "0xd0c")])
 def test_each_cpu_model_sees_its_own_cpuinfo(root, cpu, part):
-    proc = sysroot.run_python(root, cpu, ["-c", "print(open('/proc/cpuinfo').read())"])
+    proc = qemu.run_python(root, cpu, ["-c", "print(open('/proc/cpuinfo').read())"])
     assert proc.returncode == 0 and f"CPU part\t: {part}" in proc.stdout
 
 
 def test_an_instruction_the_cpu_lacks_dies_with_sigill(root):
-    assert sysroot.run_python(root, "cortex-a76", ["-c", SDOT]).stdout.strip() == "ran"
-    assert sysroot.run_python(root, "cortex-a72", ["-c", SDOT]).returncode == -4  # SIGILL
+    assert qemu.run_python(root, "cortex-a76", ["-c", SDOT]).stdout.strip() == "ran"
+    assert qemu.run_python(root, "cortex-a72", ["-c", SDOT]).returncode == -4  # SIGILL
 
 
 def test_bench_onnx_and_tflite_with_drift_vs_reference_and_host(onnx_artifact, tflite_artifact, torch_model, emu):

@@ -5,7 +5,7 @@ import gzip
 import pytest
 
 import edgepress
-from edgepress.compress.stats import gzip_size, model_stats
+from edgepress.stats import gzip_size, model_stats
 
 
 def test_torch_stats_count_params_and_macs(torch_model):

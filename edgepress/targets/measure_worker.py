@@ -5,7 +5,7 @@ runtime crash or its memory never touches the CLI, and peak RSS is this process'
 alone), under QEMU with an aarch64 Python, or copied to a device over SSH. It must stay
 importable on Python 3.8+ with nothing but numpy and the runtime installed.
 
-Usage: python worker.py REQUEST.json   (writes the JSON result to request["result"])
+Usage: python measure_worker.py REQUEST.json   (writes the JSON result to request["result"])
 
 Measurement protocol: load/init is timed on its own, then the first inference, then
 ``warmup`` uncounted runs, then steady-state runs until both ``min_iters`` and
