@@ -1,7 +1,7 @@
 """The built-in digits: scikit-learn's 1,797 8x8 handwritten digits and a small CNN trained on them.
 
-The only module that knows "digits": the demo, recipe files (``data = "digits"``,
-``[model] builtin = "digits_cnn"``), sweep grids and distillation all come here. Real
+The only module that knows "digits": the demo, recipe files and sweep grids
+(``[model] builtin = "digits"``, ``data = "digits"``) and distillation all come here. Real
 labelled data, a few seconds of training on a CPU, the weights cached so later runs skip it.
 """
 
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from edgepress.artifact import Artifact
 
-NAME = "digits"  # the data's name in recipes and grids
-MODEL_NAME = "digits_cnn"  # the built-in model's name in recipes and grids
+NAME = "digits"  # the built-in model's and data's name in recipes and grids
+MODEL_NAME = "digits_cnn"  # the trained CNN handle's name (its files are digits_cnn.onnx, ...)
 DATA_ID = "sklearn-digits-test-split-0.2-seed0"  # the held-out split, as a sweep's cache key names it
 WEIGHTS_VERSION = 1  # bump when the CNN or its training changes: old cached weights are then ignored
 SEED = 0
