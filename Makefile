@@ -36,10 +36,9 @@ lint: setup
 	$(BIN)/ruff check edgepress tests benchmarks
 
 # Two workers: most tests wait on one single-threaded child (a converter, a runtime), so a
-# 2-core machine runs two at once in about half the time. Tests go out one at a time, the long
-# zoo models first (tests/conftest.py), so neither worker is left with the slow tail.
+# 2-core machine runs two at once in about half the time.
 test: setup lint
-	$(BIN)/python -m pytest -n 2 --dist load
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 # Side-by-side measurements; each writes benchmarks/results/NAME.json (minutes each).
 bench: setup

@@ -70,10 +70,3 @@ def fast():
     from edgepress.targets.base import RunSettings
 
     return RunSettings(threads=1, warmup=1, min_iters=5, min_seconds=0.0, max_seconds=5.0, timeout_s=120)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # The zoo's models take minutes each. Run first (make test hands tests out one by one to
-    # two workers), they share the workers with the short tests instead of ending the run
-    # on one worker while the other waits.
-    items.sort(key=lambda item: not item.nodeid.startswith("tests/zoo/"))
