@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from edgepress.errors import unknown_name
+from edgepress.quantization import QuantSpec, read_recorded
 
 Dim = int | str  # an int is a fixed size; a str names a dynamic dimension
 
@@ -132,7 +133,9 @@ class Artifact:
 
     ``sha256`` and ``size_bytes`` cover the main file and its side files (an ONNX model's
     ``.onnx.data``) together; ``lineage`` lists the passes that made it, oldest first.
-    Passes never mutate an Artifact: they return a new one.
+    ``quant`` is the quantization recipe: on a quantized PyTorch or Keras handle (and the
+    ``.pt2`` / ``.keras`` it is saved as) what each converter applies; on a converted file,
+    what made it. Passes never mutate an Artifact: they return a new one.
     """
 
     format: Format
@@ -144,6 +147,7 @@ class Artifact:
     side_files: tuple[Path, ...] = ()
     report: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     model: Any = field(default=None, compare=False, hash=False, repr=False)
+    quant: QuantSpec | None = None
 
     @property
     def name(self) -> str:
@@ -172,11 +176,17 @@ class Artifact:
             "input_spec": self.input_spec.to_dict(),
             "lineage": list(self.lineage),
             "report": self.report,
+            "quant": self.quant.to_dict() if self.quant else None,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Artifact:
-        """Rebuild a file artifact from ``to_dict`` output (facts trusted, not re-hashed)."""
+        """Rebuild a file artifact from ``to_dict`` output (facts trusted, not re-hashed).
+
+        A sidecar written before ``quant`` existed kept a handle's recipe in its report: it is
+        read once here and becomes the QuantSpec.
+        """
+        quant, report = read_recorded(data["format"], data)
         return cls(
             format=Format(data["format"]),
             path=Path(data["path"]) if data.get("path") else None,
@@ -185,7 +195,8 @@ class Artifact:
             input_spec=InputSpec.from_dict(data["input_spec"]),
             lineage=tuple(data.get("lineage", ())),
             side_files=tuple(Path(p) for p in data.get("side_files", ())),
-            report=dict(data.get("report", {})),
+            report=report,
+            quant=quant,
         )
 
     @classmethod
@@ -197,6 +208,7 @@ class Artifact:
         lineage: Iterable[str] = (),
         side_files: Iterable[Path] = (),
         report: dict[str, Any] | None = None,
+        quant: QuantSpec | None = None,
     ) -> Artifact:
         """Describe a file already on disk, hashing it and its side files."""
         files = (Path(path), *map(Path, side_files))
@@ -209,6 +221,7 @@ class Artifact:
             lineage=tuple(lineage),
             side_files=tuple(files[1:]),
             report=dict(report or {}),
+            quant=quant,
         )
 
 

@@ -20,6 +20,8 @@ from edgepress.errors import DataError
 if TYPE_CHECKING:
     import numpy as np
 
+    from edgepress.quantization import DataRef
+
 DEFAULT_RANDOM_SAMPLES = 32
 
 
@@ -315,3 +317,71 @@ def _from_batches(batches: list[Any], spec: InputSpec) -> EvalData:
     if any(paired):
         raise DataError("the batches mix (x, y) pairs and bare inputs; yield one kind")
     return from_arrays(np.concatenate([_as_numpy(b) for b in batches]), None, spec)
+
+
+# -- calibration samples, stored once by content for every backend ----------------------
+
+DEFAULT_CALIBRATION_SAMPLES = 128
+
+
+def calibration_inputs(data: Any, spec: InputSpec, count: int = DEFAULT_CALIBRATION_SAMPLES, seed: int = 0) -> EvalData:
+    """Checked calibration samples; seeded random inputs (flagged ``random``) when ``data`` is None or ""."""
+    if data is None or data == "":
+        return random_inputs(spec, min(count, DEFAULT_RANDOM_SAMPLES), seed)
+    return calibration_data(data, spec, count, seed)
+
+
+def store_inputs(data: EvalData, spec: InputSpec) -> DataRef:
+    """Write the inputs to ``<cache>/calibration/<sha256>.npz`` (atomically; reused if present).
+
+    The file reads back with ``load_file`` too (``x``, or one array per input name). The
+    folder is bounded (``cachedir.BOUNDS``): storing a new file removes the least recently
+    used ones past the bound.
+    """
+    import hashlib
+    import os
+    import tempfile
+
+    import numpy as np
+
+    from edgepress import cachedir
+    from edgepress.quantization import DataRef
+
+    digest = hashlib.sha256()
+    for array in data.inputs:
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    path = cachedir.part("calibration") / f"{digest.hexdigest()[:32]}.npz"
+    ref = DataRef(str(path), data.count, data.random)
+    if path.exists():
+        cachedir.used(path)
+        return ref
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".calib-", suffix=".npz", dir=path.parent)
+    with os.fdopen(fd, "wb") as handle:
+        names = ("x",) if len(data.inputs) == 1 else spec.names
+        np.savez(handle, **dict(zip(names, data.inputs)))
+    os.replace(tmp, path)
+    cachedir.bound("calibration", keep=path)
+    return ref
+
+
+def stored_inputs(ref: DataRef) -> tuple[np.ndarray, ...]:
+    """The input arrays ``store_inputs`` wrote, in input order."""
+    import numpy as np
+
+    from edgepress.errors import ConversionError
+
+    if not Path(ref.path).exists():  # the cache was cleared, or its bound removed the file, since the model was quantized
+        raise ConversionError(f"the calibration samples {ref.path} are no longer in the edgepress cache; quantize the model again")
+    with np.load(ref.path, allow_pickle=False) as loaded:
+        return tuple(loaded[name] for name in loaded.files)
+
+
+def batches(inputs: tuple[np.ndarray, ...], batch: int = 1) -> Iterator[tuple[np.ndarray, ...]]:
+    """Tuples of ``batch`` samples (edge programs are exported with batch 1; a model saved at a
+    fixed batch takes only that one, so a short last chunk repeats its last sample)."""
+    from edgepress.targets.measure_worker import fill_batch
+
+    for i in range(0, int(inputs[0].shape[0]), batch):
+        yield tuple(fill_batch([a[i : i + batch] for a in inputs], batch))

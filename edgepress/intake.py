@@ -123,14 +123,17 @@ def load(path: str | Path, *, input_shape: Sequence[int] | None = None) -> Artif
 
 
 def _with_recorded_facts(art: Artifact) -> Artifact:
-    """Restore lineage and conversion report from the sidecar edgepress wrote beside the file."""
+    """Restore lineage, conversion report and quantization recipe from the sidecar edgepress wrote beside the file."""
     from edgepress.storage import recorded_facts
 
     facts = recorded_facts(art.path, art.sha256) if art.path else None
     if not facts:
         return art
+    from edgepress.quantization import read_recorded
+
     spec = InputSpec.from_dict(facts["input_spec"]) if facts.get("input_spec") else art.input_spec
-    return art.derive(lineage=tuple(facts.get("lineage", ())), report=dict(facts.get("report", {})), input_spec=spec)
+    quant, report = read_recorded(art.format.value, facts)
+    return art.derive(lineage=tuple(facts.get("lineage", ())), report=report, input_spec=spec, quant=quant)
 
 
 def from_factory(factory: str, weights: str | Path | None, input_shape: Sequence[int]) -> Artifact:

@@ -146,18 +146,20 @@ def describe(p: Pass) -> str:
     return f"{p.name}({opts})"
 
 
-# Formats whose saved file does not hold everything that shapes a conversion: a quantized
-# PyTorch or Keras handle keeps its recipe (mode, method, calibration file) in its report,
-# and its saved .pt2 / .keras is the float model, byte for byte.
-RECIPE_IN_REPORT = frozenset({Format.TORCH, Format.TORCH_EXPORT, Format.KERAS})
-
-
 def cache_key(p: Pass, artifact: Artifact) -> str:
-    """Content address of running ``p`` on ``artifact``: source hash + pass + options (+ a handle's recipe)."""
-    recipe = artifact.report.get("quantization") if artifact.format in RECIPE_IN_REPORT else None
-    # the input spec is part of the key: the same .pt2 converts differently at a fixed --input-shape
-    blob = json.dumps([artifact.sha256, p.name, options_of(p), recipe, artifact.input_spec.to_dict()], sort_keys=True, default=str)
+    """Content address of running ``p`` on ``artifact``: source hash + pass + options + quantization recipe + input spec.
+
+    A quantized handle's saved ``.pt2`` / ``.keras`` is the float model byte for byte: its
+    ``quant`` is what tells the conversions apart. The input spec is there because the same
+    ``.pt2`` converts differently at a fixed ``--input-shape``. ``KEY_VERSION`` changes when
+    what a key covers changes, so caches made before are invalidated once, as misses.
+    """
+    quant = artifact.quant.to_dict() if artifact.quant else None
+    blob = json.dumps([KEY_VERSION, artifact.sha256, p.name, options_of(p), quant, artifact.input_spec.to_dict()], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+KEY_VERSION = 2  # 2: the recipe is the typed Artifact.quant, no longer read from the report
 
 
 def check_accepts(p: Pass, source: Format) -> Format:

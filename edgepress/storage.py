@@ -21,6 +21,7 @@ from pathlib import Path
 
 from edgepress.artifact import Artifact, Format, InputSpec, sha256_of_files
 from edgepress.errors import BadInputError
+from edgepress.quantization import read_recorded
 
 SIDECAR_DIR = ".edgepress"  # hidden, so `edgepress bench OUT/*` sees only models
 
@@ -145,9 +146,8 @@ def cached(out_dir: Path, filename: str, cache_key: str) -> Artifact | None:
             return None
     except (OSError, ValueError, KeyError):
         return None  # an unreadable or stale record means: redo the work
-    return Artifact.from_file(
-        path, Format(facts["format"]), InputSpec.from_dict(facts["input_spec"]), facts["lineage"], sides, facts["report"]
-    )
+    quant, report = read_recorded(facts["format"], facts)
+    return Artifact.from_file(path, Format(facts["format"]), InputSpec.from_dict(facts["input_spec"]), facts["lineage"], sides, report, quant)
 
 
 def recorded_facts(path: Path, sha256: str) -> dict | None:

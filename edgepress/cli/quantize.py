@@ -77,9 +77,10 @@ def command(
 
 def _warn_coverage(report: dict[str, Any]) -> None:
     """One line when a format's quantizer left most weights float (the report's flags say so too)."""
-    from edgepress.compress.coverage import WARNING_KEY
+    from edgepress.converters.coverage import WARNING_KEY
+    from edgepress.quantization import facts
 
-    warning = (report.get("quantization") or {}).get(WARNING_KEY)
+    warning = facts(report).get(WARNING_KEY)
     if warning:
         err_console.print(f"warning: {escape(warning)}", highlight=False)
 

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from edgepress.artifact import Artifact, Format
+from edgepress.converters.onnx_quant import StaticOptions
 from edgepress.data import EvalData
 from edgepress.errors import BadInputError
 from edgepress.passes import apply
+from edgepress.quantization import facts
 
 MAX_KEPT_LAYERS = 16
 
@@ -42,13 +44,13 @@ def guarded(p: Any, source: Artifact, out_dir: Path, data: EvalData | None, max_
             made = apply(candidate, source, Path(tmp) / str(i))
             got = score(predictions(made, data), reference, data)
             drop = (base - got) / base if relative and base else base - got
-            attempts.append({"changed": why, "options": candidate.options().to_dict(), "score": round(got, 4), "drop": round(drop, 4), "fits": drop <= max_drop})
+            attempts.append({"changed": why, "options": StaticOptions.of(candidate.spec()).to_dict(), "score": round(got, 4), "drop": round(drop, 4), "fits": drop <= max_drop})
             if got > best[0]:
                 best[:] = [got, candidate]
             if drop <= max_drop:
                 break
             if i == 0:
-                ranked.extend(r["layer"] for r in made.report["quantization"].get("sensitivity", []) if r["layer"])
+                ranked.extend(r["layer"] for r in facts(made.report).get("sensitivity", []) if r["layer"])
     final = apply(best[1], source, out_dir)
     stopped = "fits" if attempts[-1]["fits"] else "exhausted: no attempt fit; returning the best found"
     record = {"metric": "accuracy" if data.labels is not None else "top-1 agreement with float", "float_score": round(base, 4),

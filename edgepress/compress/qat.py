@@ -24,9 +24,9 @@ from typing import Any, ClassVar
 
 from edgepress.artifact import Artifact, Format
 from edgepress.compress.training import TrainConfig, recipe_data
-from edgepress.compress.pt2e import QAT_MODE, QUANTIZATION_KEY
 from edgepress.errors import BadInputError, DataError
 from edgepress.passes import describe, register
+from edgepress.quantization import Mode, QuantSpec, Training
 
 TORCH_QUANTIZER = "PT2E XNNPACKQuantizer (symmetric int8, quantization-aware training)"
 KERAS_QUANTIZER = "TF-MOT quantize_model (8-bit default scheme, quantization-aware training)"
@@ -111,11 +111,11 @@ def qat_artifact(p: QuantizeQat, source: Artifact, x: Any, y: Any, progress: boo
     else:
         model, log = _qat_torch(p, source, x, y, progress)
         quantizer = TORCH_QUANTIZER
-    recipe = {"mode": QAT_MODE, "per_channel": p.per_channel, "epochs": p.epochs, "lr": p.lr, "samples": int(len(y)), "quantizer": quantizer}
-    report = {**source.report, "name": f"{source.stem}_qat", QUANTIZATION_KEY: recipe, "training": log}
+    spec = QuantSpec(Mode.QAT, p.per_channel, training=Training(p.epochs, p.lr, int(len(y)), quantizer))
+    report = {**source.report, "name": f"{source.stem}_qat", "training": log}
     # In memory (see quantize.model_handle): a float file's path would name the outputs, and the
     # isolated converters would load the float model instead of the trained one.
-    return source.derive(path=None, side_files=(), sha256=_digest(p, source, x, y), lineage=(*source.lineage, describe(p)), report=report, model=model)
+    return source.derive(path=None, side_files=(), sha256=_digest(p, source, x, y), lineage=(*source.lineage, describe(p)), report=report, model=model, quant=spec)
 
 
 def _qat_torch(p: QuantizeQat, source: Artifact, x: Any, y: Any, progress: bool | None) -> tuple[Any, dict[str, Any]]:
@@ -138,7 +138,7 @@ def _qat_torch(p: QuantizeQat, source: Artifact, x: Any, y: Any, progress: bool 
     _observe(prepared, x, p.seed)
     log = fit_torch(prepared, x, y, p.config(progress))
     # Weights stay float + quantize ops: litert-torch lowers only that form; the
-    # ExecuTorch and ONNX converters fold them to int8 (pt2e.fold_weights).
+    # ExecuTorch and ONNX converters fold them to int8 (converters/pt2e.fold_weights).
     converted = convert_pt2e(prepared, fold_quantize=False)
     converted.training = False  # exported modules refuse .eval(); converters read the flag
     return TorchModel(converted, source.model.example_inputs), log.to_dict()

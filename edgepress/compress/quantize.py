@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgepress.artifact import Artifact, Format
-from edgepress.compress import calibration as cal
-from edgepress.compress.onnx_quant import StaticOptions
-from edgepress.compress.pt2e import QUANTIZATION_KEY
 from edgepress.compress.quantizable import check_keras_quantizable, check_torch_quantizable
+from edgepress.converters.onnx_quant import StaticOptions
+from edgepress.data import DEFAULT_CALIBRATION_SAMPLES, EvalData, calibration_inputs, store_inputs
 from edgepress.errors import BadInputError, FormatChainError
 from edgepress.passes import apply, cache_key, describe, register
-from edgepress.quantization import Activations, Calibration
+from edgepress.quantization import DEFAULT_PERCENTILE, Activations, Calibration, Mode, QuantSpec, record
 from edgepress.storage import cached, publish, staging_dir
 
 RANDOM_NOTE = "calibrated on seeded random inputs (no data given): expect accuracy loss; pass data= / --data"
@@ -50,7 +49,7 @@ class QuantizeInt8Static:
     accepts: ClassVar[frozenset[Format]] = frozenset({Format.ONNX, Format.TORCH, Format.KERAS})
 
     data: str = ""
-    samples: int = cal.DEFAULT_SAMPLES
+    samples: int = DEFAULT_CALIBRATION_SAMPLES
     seed: int = 0
     calibration: Calibration = Calibration.PERCENTILE
     per_channel: bool = True
@@ -58,7 +57,7 @@ class QuantizeInt8Static:
     keep_float: str = ""
     input_layers_7bit: bool = True  # 7-bit weights where the model's input is read (ONNX; see onnx_quant)
     leading_float: bool = True  # the first convs stay float while they hold <= 1% of the weights (ONNX; see onnx_quant)
-    percentile: float = StaticOptions.percentile  # where calibration = "percentile" clips |x|
+    percentile: float = DEFAULT_PERCENTILE  # where calibration = "percentile" clips |x|
     max_drop: float | None = None  # the accuracy guard's budget, in points of 1.0 (or a fraction, with relative)
     relative: bool = False
     eval_data: str = ""
@@ -79,24 +78,26 @@ class QuantizeInt8Static:
             )
         return source
 
-    def options(self) -> StaticOptions:
-        return StaticOptions(
-            self.calibration.value, self.per_channel, self.activations.value, _keep(self.keep_float), self.input_layers_7bit, self.leading_float, self.percentile,
+    def spec(self) -> QuantSpec:
+        """The recipe this pass's options describe (without its calibration samples)."""
+        return QuantSpec(
+            Mode.INT8_STATIC, self.per_channel, self.calibration, self.activations, self.percentile, _keep(self.keep_float),
+            self.input_layers_7bit, self.leading_float,
         )
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
         if self.max_drop is not None:
             return self._guarded(artifact, out_dir)
-        data = cal.prepare(self.data, artifact.input_spec, self.samples, self.seed)
+        data = calibration_inputs(self.data, artifact.input_spec, self.samples, self.seed)
         if artifact.format in HANDLE_FORMATS:
-            return model_handle(self, artifact, "int8_static", data, self.options().to_dict(), tag=self.tag())
+            return model_handle(self, artifact, self.spec(), data, tag=self.tag())
 
         def write(src: Path, dst: Path) -> dict[str, Any]:
-            from edgepress.compress.onnx_quant import quantize_static
+            from edgepress.converters.onnx_quant import quantize_static
 
-            return quantize_static(src, dst, data.inputs, artifact.input_spec.names, self.options())
+            return quantize_static(src, dst, data.inputs, artifact.input_spec.names, StaticOptions.of(self.spec()))
 
-        return onnx_output(self, artifact, out_dir, self.tag(), write, data.random)
+        return onnx_output(self, artifact, out_dir, self.tag(), write, data.random, self.spec())
 
     def _guarded(self, artifact: Artifact, out_dir: Path) -> Artifact:
         """This pass under the accuracy guard: each attempt is this pass without ``max_drop``."""
@@ -131,17 +132,17 @@ class QuantizeInt8Dynamic:
         return source
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
+        spec = QuantSpec(Mode.INT8_DYNAMIC, self.per_channel)
         if artifact.format in HANDLE_FORMATS:
             # PT2E dynamic still runs the model once per sample to trace observers.
-            data = cal.prepare(None, artifact.input_spec, 1)
-            return model_handle(self, artifact, "int8_dynamic", data, {"per_channel": self.per_channel}, note=False)
+            return model_handle(self, artifact, spec, calibration_inputs(None, artifact.input_spec, 1), note=False)
 
         def write(src: Path, dst: Path) -> dict[str, Any]:
-            from edgepress.compress.onnx_quant import quantize_dynamic
+            from edgepress.converters.onnx_quant import quantize_dynamic
 
             return quantize_dynamic(src, dst, self.per_channel)
 
-        return onnx_output(self, artifact, out_dir, "int8dyn", write, False)
+        return onnx_output(self, artifact, out_dir, "int8dyn", write, False, spec)
 
 
 @register
@@ -157,16 +158,16 @@ class QuantizeFp16:
         return source
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
-        from edgepress.compress.onnx_quant import to_fp16
+        from edgepress.converters.onnx_quant import to_fp16
 
         if artifact.format is Format.KERAS:
-            return model_handle(self, artifact, "fp16", cal.prepare(None, artifact.input_spec, 1), {}, note=False)
+            return model_handle(self, artifact, QuantSpec(Mode.FP16), calibration_inputs(None, artifact.input_spec, 1), note=False)
 
-        return onnx_output(self, artifact, out_dir, "fp16", to_fp16, False)
+        return onnx_output(self, artifact, out_dir, "fp16", to_fp16, False, QuantSpec(Mode.FP16))
 
 
-def onnx_output(p: Any, source: Artifact, out_dir: Path, tag: str, write: Any, random: bool) -> Artifact:
-    """Stage, write and publish ``<stem>_<tag>.onnx``; reuse it when the cache key matches."""
+def onnx_output(p: Any, source: Artifact, out_dir: Path, tag: str, write: Any, random: bool, spec: QuantSpec) -> Artifact:
+    """Stage, write and publish ``<stem>_<tag>.onnx`` (its ``quant`` is ``spec``); reuse it when the cache key matches."""
     key = cache_key(p, source)
     filename = f"{source.stem}_{tag}.onnx"
     hit = cached(out_dir, filename, key)
@@ -176,22 +177,22 @@ def onnx_output(p: Any, source: Artifact, out_dir: Path, tag: str, write: Any, r
         raise BadInputError("quantizing ONNX needs the model file; load it with edgepress.load")
     with staging_dir(out_dir) as tmp:
         staged = tmp / filename
-        report = write(source.path, staged)
-        report = {QUANTIZATION_KEY: report, "source_size_bytes": source.size_bytes} | ({"note": RANDOM_NOTE, "flags": ["random_calibration"]} if random else {})
-        if tag != "fp16":  # say how much of it is really int8
-            from edgepress.compress.coverage import mark, onnx_coverage
+        # the ONNX file is quantized here: its entry holds what ONNX Runtime did, not the spec's defaults for other backends
+        report = {**record(None, write(source.path, staged)), "source_size_bytes": source.size_bytes}
+        report |= {"note": RANDOM_NOTE, "flags": ["random_calibration"]} if random else {}
+        from edgepress.converters.coverage import check
 
-            report = mark(report, "onnx", onnx_coverage(staged))
-        made = Artifact.from_file(staged, Format.ONNX, source.input_spec, (*source.lineage, describe(p)), (), report)
+        report = check(report, spec, "onnx", staged)  # say how much of it is really int8
+        made = Artifact.from_file(staged, Format.ONNX, source.input_spec, (*source.lineage, describe(p)), (), report, spec)
         return publish(made, out_dir, key)
 
 
 HANDLE_FORMATS = frozenset({Format.TORCH, Format.KERAS})
-TAGS = {"int8_static": "int8", "int8_dynamic": "int8dyn", "fp16": "fp16"}
+TAGS = {Mode.INT8_STATIC: "int8", Mode.INT8_DYNAMIC: "int8dyn", Mode.FP16: "fp16"}
 
 
-def model_handle(p: Any, source: Artifact, mode: str, data: Any, options: dict[str, Any], note: bool = True, tag: str = "") -> Artifact:
-    """A quantized handle of an in-memory model: the float model, the recipe, the stored samples."""
+def model_handle(p: Any, source: Artifact, spec: QuantSpec, data: EvalData, note: bool = True, tag: str = "") -> Artifact:
+    """A quantized handle of an in-memory model: the float model with ``spec`` and its stored samples on ``quant``."""
     if source.format is Format.KERAS:
         from edgepress.keras_models import KerasModel, keras_model
 
@@ -204,14 +205,14 @@ def model_handle(p: Any, source: Artifact, mode: str, data: Any, options: dict[s
         check_torch_quantizable(source.model.module)
         # a new handle (the module is not changed) that keeps the source's dynamic dimensions
         model = TorchModel(source.model.module, source.model.example_inputs, source.model.dynamic_dims)
-    stored = cal.store(data, source.input_spec)
-    recipe = {"mode": mode, **options, "calibration_file": str(stored), "samples": data.count, "random_calibration": data.random}
-    digest = hashlib.sha256(json.dumps([source.sha256, describe(p), stored.name], sort_keys=True).encode()).hexdigest()
-    name = f"{source.stem}_{tag or TAGS[mode]}"
-    report = {**source.report, "name": name, QUANTIZATION_KEY: recipe} | ({"note": RANDOM_NOTE} if data.random and note else {})
+    spec = spec.with_data(store_inputs(data, source.input_spec))
+    assert spec.data is not None
+    digest = hashlib.sha256(json.dumps([source.sha256, describe(p), Path(spec.data.path).name], sort_keys=True).encode()).hexdigest()
+    name = f"{source.stem}_{tag or TAGS[spec.mode]}"
+    report = {**source.report, "name": name} | ({"note": RANDOM_NOTE} if data.random and note else {})
     # In memory, not at the float file's path (a Keras model loaded from a file has one): a
     # path would name every output after the float model and overwrite its files.
-    return source.derive(path=None, side_files=(), sha256=digest, lineage=(*source.lineage, describe(p)), report=report, model=model)
+    return source.derive(path=None, side_files=(), sha256=digest, lineage=(*source.lineage, describe(p)), report=report, model=model, quant=spec)
 
 
 MODES = {"int8": "quantize.int8_static", "int8_static": "quantize.int8_static", "int16x8": "quantize.int8_static",
@@ -282,7 +283,7 @@ def quantize(
         calib = calibration_data(calibration, model.input_spec, samples, seed) if calibration is not None else None
         options = {"samples": samples, "seed": seed, "calibration": method, "per_channel": per_channel,
                    "activations": activations, "keep_float": ",".join(keep_float)}
-        options["data"] = str(cal.store(calib, model.input_spec)) if calib is not None else ""
+        options["data"] = store_inputs(calib, model.input_spec).path if calib is not None else ""
     elif mode == "int8_dynamic":
         options = {"per_channel": per_channel}
     p = create(MODES[mode], options)

@@ -25,7 +25,11 @@ Writer = Callable[[Artifact, Path], tuple[tuple[Path, ...], dict[str, Any]]]
 def convert_with(
     p: Pass, source: Artifact, out_dir: Path, fmt: Format, write: Writer, spec_of: Callable[[Path], Any], suffix: str | None = None
 ) -> Artifact:
-    """Reuse a cached output with the same key, else stage, write, check and publish (as ``suffix``, default the format's)."""
+    """Reuse a cached output with the same key, else stage, write, check and publish (as ``suffix``, default the format's).
+
+    The output keeps the source's ``quant``: a saved quantized handle (``.pt2``, ``.keras``)
+    converts as the handle did, and a converted file records the recipe that made it.
+    """
     key = cache_key(p, source)
     filename = source.stem + (suffix or fmt.suffix)
     hit = cached(out_dir, filename, key)
@@ -35,7 +39,7 @@ def convert_with(
         staged_path = tmp / filename
         side_files, report = write(source, staged_path)
         staged = Artifact.from_file(
-            staged_path, fmt, spec_of(staged_path), (*source.lineage, describe(p)), side_files, report
+            staged_path, fmt, spec_of(staged_path), (*source.lineage, describe(p)), side_files, report, source.quant
         )
         check_inputs(source.input_spec, staged_path, fmt, staged.input_spec)
         return publish(staged, out_dir, key)

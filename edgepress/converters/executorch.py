@@ -52,27 +52,20 @@ class ConvertExecuTorch:
             from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
             partitioners = [XnnpackPartitioner()]
-        from edgepress.compress.pt2e import fold_weights, qat_recipe_of, recipe_of, xnnpack_program
+        from edgepress.converters.executorch_quant import quantized_program
 
-        recipe = recipe_of(source)
         with quiet_exporter():
-            program = static_program(source)
-            if recipe:  # a quantized handle: PT2E with the XNNPACK quantizer, on the recorded samples
-                program = xnnpack_program(recipe, program.module(), example_inputs(source, 1), _kept_dims(source))
-            elif qat_recipe_of(source):  # trained with XNNPACK's QAT quantizer: int8 weights, then lower
-                program = fold_weights(program)
+            # a quantized handle: its QuantSpec lowered with the XNNPACK quantizer, on the stored samples
+            program, facts = quantized_program(source.quant, static_program(source), example_inputs(source, 1), _kept_dims(source))
             edge = to_edge_transform_and_lower(program, partitioner=partitioners)
             report = delegation_report(edge.exported_program().graph_module)
             path.write_bytes(edge.to_executorch().buffer)
         report["converter"] = f"executorch {_version()}"
         report["backend"] = self.backend.value
-        if recipe:
-            report["quantization"] = {**recipe, "quantizer": "PT2E XNNPACKQuantizer (symmetric int8)"}
-        elif qat_recipe_of(source):
-            report["quantization"] = qat_recipe_of(source)
-        from edgepress.compress.coverage import check
+        from edgepress.converters.coverage import check
+        from edgepress.quantization import record
 
-        return (), check(report, "executorch", program=program)  # how much of it is really int8
+        return (), check(report | record(source.quant, facts), source.quant, "executorch", program=program)  # how much of it is really int8
 
 
 def _kept_dims(source: Artifact) -> Any:

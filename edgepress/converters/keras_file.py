@@ -30,21 +30,19 @@ class ConvertKerasFile:
         return Format.KERAS
 
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
-        from edgepress.compress.pt2e import qat_recipe_of
+        from edgepress.quantization import Mode
 
         # TF-MOT's quantize layers do not load back from the v3 archive (their variables are
         # saved once but expected twice); they do from HDF5, inside TF-MOT's quantize_scope.
-        suffix = ".h5" if qat_recipe_of(artifact) else None
+        suffix = ".h5" if artifact.quant is not None and artifact.quant.mode is Mode.QAT else None
         return convert_with(self, artifact, out_dir, Format.KERAS, _write, lambda _: artifact.input_spec, suffix)
 
 
 def _write(source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
     from edgepress.keras_models import keras_model
 
-    from edgepress.compress.pt2e import carried
-
     held = keras_model(source)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*HDF5 file.*legacy")  # chosen on purpose for TF-MOT models (see run)
         held.model.save(str(path))
-    return (), {"keras_flavor": held.flavor, **carried(source)}  # a quantization recipe travels with the file
+    return (), {"keras_flavor": held.flavor}  # a quantized handle's QuantSpec travels in the sidecar (convert_with)

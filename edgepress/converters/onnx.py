@@ -55,20 +55,15 @@ class ConvertOnnx:
     def _write(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
         converter = self._export_keras(source, path) if source.format is Format.KERAS else self._export_torch(source, path)
         side_files, report = self._checked(path, converter)
-        from edgepress.compress.pt2e import qat_recipe_of, recipe_of
+        if source.quant is not None:  # a quantized handle: its float (or QAT QDQ) export, then ONNX Runtime's quantizer
+            from edgepress.converters.onnx_quant import quantize_exported
+            from edgepress.quantization import record
 
-        if recipe_of(source):  # a quantized handle: fp32 export, then ONNX Runtime quantization
-            from edgepress.compress.onnx_quant import quantize_recorded
+            report |= record(source.quant, quantize_exported(source.quant, path))
+            report["ops"] = op_counts(_load(path))  # the quantized graph's, not the float export's
+        from edgepress.converters.coverage import check
 
-            report["quantization"] = quantize_recorded(recipe_of(source), path)
-        elif qat_recipe_of(source):  # already quantized while training: the export carries QDQ nodes
-            from edgepress.compress.onnx_quant import compact_names
-
-            # the exporter's per-node names and stack traces weigh as much as the int8 weights here
-            report["quantization"] = {**qat_recipe_of(source), "names_compacted_bytes": compact_names(path)}
-        from edgepress.compress.coverage import check
-
-        return side_files, check(report, "onnx", path)  # how much of it is really int8
+        return side_files, check(report, source.quant, "onnx", path)  # how much of it is really int8
 
     def _export_torch(self, source: Artifact, path: Path) -> str:
         import torch
@@ -76,9 +71,11 @@ class ConvertOnnx:
         program = torch_program(source)
         if not self.dynamic_batch:
             program = _static_program(source, program)
-        from edgepress.compress.pt2e import fold_weights, qat_recipe_of
+        from edgepress.quantization import Mode
 
-        if qat_recipe_of(source):  # int8 weight initializers, not float weights + QuantizeLinear
+        if source.quant is not None and source.quant.mode is Mode.QAT:  # int8 weight initializers, not float weights + QuantizeLinear
+            from edgepress.converters.pt2e import fold_weights
+
             program = fold_weights(program)
         big = sum(p.numel() * p.element_size() for p in program.state_dict.values()) > EXTERNAL_DATA_THRESHOLD
         with quiet_exporter():
@@ -108,16 +105,22 @@ class ConvertOnnx:
         except onnx.checker.ValidationError as exc:
             raise ConversionError(f"the exported ONNX model failed onnx.checker: {str(exc).splitlines()[0]}") from None
         side = path.with_name(path.name + ".data")
-        model = onnx.load(str(path), load_external_data=False)
+        model = _load(path)
         _check_opset(model, self.opset)
         return ((side,) if side.exists() else ()), {"converter": converter, "ops": op_counts(model)}
 
 
+def _load(path: Path) -> Any:
+    import onnx
+
+    return onnx.load(str(path), load_external_data=False)
+
+
 def _refuse_keras_qat(source: Artifact) -> None:
     """tf2onnx folds TF-MOT's weight fake-quantization into float32 weights: no int8 model comes out."""
-    from edgepress.compress.pt2e import qat_recipe_of
+    from edgepress.quantization import Mode
 
-    if source.format is Format.KERAS and qat_recipe_of(source):
+    if source.format is Format.KERAS and source.quant is not None and source.quant.mode is Mode.QAT:
         raise BadInputError(
             "a tf-keras model from quantization-aware training does not convert to an INT8 ONNX model: tf2onnx folds "
             "TF-MOT's weight fake-quantization into float32 weights, so ONNX Runtime would run float kernels (no smaller, "

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from edgepress.artifact import Artifact, Format, InputSpec
 from edgepress.converters.common import convert_with, example_inputs, quiet_exporter, refuse_fixed_shapes, static_spec, torch_program
 from edgepress.passes import register
+from edgepress.quantization import record
 
 
 class Layout(enum.Enum):
@@ -57,50 +58,32 @@ class ConvertTflite:
             module = litert_torch.to_channel_last_io(module, args=image_args)
             module.training = False  # not .eval(): exported programs' modules refuse it
             examples = tuple(t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t for t in examples)
-        from edgepress.compress.pt2e import litert_module, litert_qdq_config, qat_recipe_of, recipe_of
+        from edgepress.converters.tflite_quant import convert_torch
 
-        recipe = recipe_of(source)
-        trained = qat_recipe_of(source)
-        nhwc = self.layout is Layout.NHWC
-        report: dict[str, Any] = {}
-        with quiet_exporter():
-            if recipe and recipe["mode"] == "int8_static":  # convert in float, then ai-edge-quantizer on the recorded samples
-                float_path = path.with_suffix(".float.tflite")
-                litert_torch.convert(module, examples).export(str(float_path))
-                report["quantization"] = {**recipe, **_quantize_static(recipe, float_path, path, nhwc)}
-            elif recipe:  # dynamic range: litert-torch's PT2E quantizer
-                module, config = litert_module(recipe, module, examples, lambda t: t.permute(0, 2, 3, 1) if nhwc and t.dim() == 4 else t)
-                litert_torch.convert(module, examples, quant_config=config).export(str(path))
-                report["quantization"] = {**recipe, "quantizer": "litert-torch PT2EQuantizer (symmetric int8)"}
-            elif trained:  # quantized while training: lower the graph's own Q/DQ pairs to int8 kernels
-                module.training = False
-                litert_torch.convert(module, examples, quant_config=litert_qdq_config()).export(str(path))
-                report["quantization"] = trained
-            else:
-                litert_torch.convert(module, examples).export(str(path))
+        with quiet_exporter():  # float, or the handle's QuantSpec lowered for TFLite
+            facts = convert_torch(source.quant, module, examples, path, self.layout is Layout.NHWC)
+        report: dict[str, Any] = record(source.quant, facts)
         report["debug_names_stripped_bytes"] = strip_debug_names(path) if self.strip_debug_names else 0
-        from edgepress.compress.coverage import check
+        from edgepress.converters.coverage import check
 
-        return (), check({"converter": f"litert-torch {_version('litert-torch')}", **op_report(path), **report}, "tflite", path)
+        return (), check({"converter": f"litert-torch {_version('litert-torch')}", **op_report(path), **report}, source.quant, "tflite", path)
 
     def _write_keras(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
         import tensorflow as tf
 
         from edgepress.keras_models import keras_model
 
-        from edgepress.compress.pt2e import qat_recipe_of, recipe_of
-        from edgepress.compress.tflite_modes import configure
+        from edgepress.converters.tflite_quant import configure
 
         converter = tf.lite.TFLiteConverter.from_keras_model(keras_model(source).model)
-        recipe = recipe_of(source) or qat_recipe_of(source)
-        quantization = configure(converter, recipe) if recipe else {}  # the converter's own quantization modes
+        facts = configure(converter, source.quant)  # the converter's own quantization modes
         with quiet_exporter():
             path.write_bytes(converter.convert())
-        extra = {"quantization": {**recipe, **quantization}} if recipe else {}
+        extra = record(source.quant, facts)
         extra["debug_names_stripped_bytes"] = strip_debug_names(path) if self.strip_debug_names else 0
-        from edgepress.compress.coverage import check
+        from edgepress.converters.coverage import check
 
-        return (), check({"converter": f"tensorflow {tf.__version__} TFLiteConverter", **op_report(path), **extra}, "tflite", path)
+        return (), check({"converter": f"tensorflow {tf.__version__} TFLiteConverter", **op_report(path), **extra}, source.quant, "tflite", path)
 
     def _spec(self, source: Artifact, path: Path) -> InputSpec:
         if source.format is Format.KERAS:
@@ -121,20 +104,6 @@ def declared_integers(spec: InputSpec, path: Path) -> InputSpec:
     declared = read_input_spec(path, Format.TFLITE).dtypes
     tensors = tuple(replace(t, dtype=d) if t.dtype.startswith(("int", "uint")) and d.startswith(("int", "uint")) else t for t, d in zip(spec.tensors, declared))
     return replace(spec, tensors=tensors)
-
-
-def _quantize_static(recipe: dict[str, Any], float_path: Path, path: Path, nhwc: bool) -> dict[str, Any]:
-    """Static INT8 (or int16x8) of the float ``.tflite`` (see ``tflite_quant`` for why that tool); returns its report entries."""
-    from edgepress.compress import calibration
-    from edgepress.compress.tflite_quant import quantize_static
-
-    # The stored samples are in the PyTorch module's layout; an NHWC model takes them channels-last.
-    inputs = tuple(a.transpose(0, 2, 3, 1) if nhwc and a.ndim == 4 else a for a in calibration.load(recipe["calibration_file"]))
-    try:
-        bits = 16 if recipe.get("activations") == "int16" else 8
-        return quantize_static(float_path, path, inputs, per_channel=recipe.get("per_channel", True), activation_bits=bits)
-    finally:
-        float_path.unlink(missing_ok=True)
 
 
 def strip_debug_names(path: Path) -> int:

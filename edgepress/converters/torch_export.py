@@ -36,7 +36,6 @@ class ConvertTorchExport:
 def _write(source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
     import torch
 
-    from edgepress.compress.pt2e import carried
-
     torch.export.save(torch_program(source), str(path))
-    return (), {"converter": f"torch.export {torch.__version__}", **carried(source)}  # a quantization recipe travels with the file
+    # the file is the float program; a quantized handle's QuantSpec travels in its sidecar (convert_with)
+    return (), {"converter": f"torch.export {torch.__version__}"}

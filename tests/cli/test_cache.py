@@ -45,23 +45,23 @@ def test_converting_an_in_memory_model_leaves_no_hidden_copy_in_out(cache, tmp_p
 
 def test_calibration_samples_are_bounded_least_recently_used_first(cache, monkeypatch):
     from edgepress.artifact import InputSpec, TensorSpec
-    from edgepress.compress import calibration
-    from edgepress.data import EvalData
+    from edgepress.data import EvalData, store_inputs, stored_inputs
 
     spec = InputSpec((TensorSpec("x", ("batch", 64)),))
     rng = np.random.default_rng(0)
     sets = [EvalData((rng.random((16, 64), dtype=np.float32),), None) for _ in range(4)]
-    paths = [calibration.store(s, spec) for s in sets[:3]]
+    refs = [store_inputs(s, spec) for s in sets[:3]]
+    paths = [Path(r.path) for r in refs]
     for age, path in zip((300, 200, 100), paths):  # stored 5, 3 and 2 minutes ago
         os.utime(path, (time.time() - age, time.time() - age))
-    calibration.store(sets[0], spec)  # used again: now the most recent of the three
+    store_inputs(sets[0], spec)  # used again: now the most recent of the three
     size = paths[0].stat().st_size
     monkeypatch.setitem(cachedir.BOUNDS, "calibration", int(2.5 * size))
 
-    newest = calibration.store(sets[3], spec)
-    assert [p.exists() for p in paths] == [True, False, False] and newest.exists()
+    newest = store_inputs(sets[3], spec)
+    assert [p.exists() for p in paths] == [True, False, False] and Path(newest.path).exists()
     with pytest.raises(Exception, match="no longer in the edgepress cache; quantize the model again"):
-        calibration.load(paths[1])
+        stored_inputs(refs[1])
 
 
 def test_cache_info_and_clear(cache, tmp_path):

@@ -26,7 +26,7 @@ def torch_qat(digits, digits_model):
 def test_torch_qat_returns_a_trained_handle_and_leaves_the_input_alone(torch_qat, digits_model):
     q, unchanged = torch_qat
     assert unchanged and q.format is Format.TORCH and q.model is not digits_model.model
-    assert q.report["quantization"]["mode"] == "qat" and q.report["training"]["epochs_run"] == 2
+    assert q.quant.mode.value == "qat" and q.quant.training.epochs == 2 and q.report["training"]["epochs_run"] == 2
     assert q.lineage[-1].startswith("quantize.qat(") and q.report["name"] == "digits_cnn_qat"
     assert q.sha256 != digits_model.sha256
 
@@ -51,7 +51,7 @@ def test_torch_qat_lowers_to_int8_in_every_format_and_keeps_accuracy(torch_qat, 
 
     interp = Interpreter(model_path=str(tfl.path))
     assert interp.get_input_details()[0]["dtype"] == np.int8 and tfl.size_bytes < 0.4 * digits_model.size_bytes
-    assert edgepress.load(pt2.path).report["quantization"]["mode"] == "qat"  # the recipe travels with the .pt2
+    assert edgepress.load(pt2.path).quant == q.quant  # the recipe travels with the .pt2
     results = edgepress.bench([pte, onnx_art, tfl], target="host-cpu", reference=digits_model, data=(digits.x_test, digits.y_test), settings=SETTINGS)
     for art, result in zip([pte, onnx_art, tfl], results):
         assert result.error is None, (art.format, result.error)
@@ -63,7 +63,7 @@ def test_recipe_form_trains_from_a_file(digits, digits_model, tmp_path):
     np.savez(data, x=digits.x_train[:128], y=digits.y_train[:128])
     recipe = Recipe.from_dict({"pass": [{"name": "quantize.qat", "data": str(data), "epochs": 1, "lr": 1e-4, "per_channel": False}]})
     (q,) = recipe.run(digits_model, tmp_path / "out")
-    assert q.report["quantization"]["per_channel"] is False and q.report["training"]["epochs_run"] == 1
+    assert q.quant.per_channel is False and q.report["training"]["epochs_run"] == 1
     assert not (tmp_path / "out").exists()  # a handle: files are written by convert
 
 
@@ -115,7 +115,7 @@ def test_tf_keras_qat_converts_to_an_int8_tflite_and_keeps_accuracy(tf_keras_dig
     from ai_edge_litert.interpreter import Interpreter
 
     trained, q = tf_keras_digits
-    assert q.report["quantization"]["mode"] == "qat" and q.model.flavor == "tf_keras"
+    assert q.quant.mode.value == "qat" and q.model.flavor == "tf_keras"
     (fp32,) = edgepress.convert(trained, ["tflite"], out_dir=tmp_path, isolate=False)
     (made,) = edgepress.convert(q, ["tflite"], out_dir=tmp_path)  # isolated: the QAT model travels as .h5
     assert made.report["quantization"]["quantizer"].startswith("TFLiteConverter int8")

@@ -9,6 +9,7 @@ import pytest
 import edgepress
 from edgepress.artifact import Format
 from edgepress.errors import BadInputError, DataError, FormatChainError
+from edgepress.quantization import Calibration, Mode
 from tests.conftest import INPUT_SHAPE
 from tests.models import varied_inputs
 
@@ -144,9 +145,9 @@ def test_torch_handle_records_recipe_without_writing(torch_model, tmp_path):
     q = edgepress.quantize(torch_model, "int8", calibration=_x(16), out_dir=tmp_path)
     assert q.format is Format.TORCH and q.model.module is torch_model.model.module
     assert q.sha256 != torch_model.sha256 and q.report["name"] == "resnet_tiny_int8"
-    recipe = q.report["quantization"]
-    assert recipe["mode"] == "int8_static" and recipe["samples"] == 16
-    assert np.load(recipe["calibration_file"])["x"].shape == (16, *INPUT_SHAPE[1:])
+    assert "quantization" not in q.report  # the recipe is the typed QuantSpec, not a report entry
+    assert q.quant.mode is Mode.INT8_STATIC and q.quant.data.count == 16 and q.quant.calibration is Calibration.PERCENTILE
+    assert np.load(q.quant.data.path)["x"].shape == (16, *INPUT_SHAPE[1:])
     assert not list(tmp_path.iterdir())
 
 
@@ -207,7 +208,7 @@ def test_torch_handle_tflite_is_int8_from_ai_edge_quantizer(torch_model, tmp_pat
 def test_leading_convs_stay_float_while_a_small_share_of_the_weights(torch_model, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
-    from edgepress.compress.tflite_quant import quantize_static
+    from edgepress.converters.tflite_quant import quantize_static
     from edgepress.passes import apply, create
 
     fp32 = apply(create("convert.tflite", {"strip_debug_names": False}), torch_model, tmp_path)  # scopes are tensor names

@@ -36,7 +36,7 @@ def test_keras_tflite_modes_shrink_and_keep_accuracy(keras_digits, digits, tmp_p
     x_test, y_test = digits.x_test.transpose(0, 2, 3, 1), digits.y_test
     calib = (digits.x_train.transpose(0, 2, 3, 1), digits.y_train)
     q = edgepress.quantize(keras_digits, mode, calibration=calib if mode == "int8" else None, samples=64)
-    assert q.format is Format.KERAS and q.report["quantization"]["mode"] in ("int8_static", "int8_dynamic", "fp16")
+    assert q.format is Format.KERAS and q.quant.mode.value in ("int8_static", "int8_dynamic", "fp16")
     (fp32,) = edgepress.convert(keras_digits, ["tflite"], out_dir=tmp_path)
     (made,) = edgepress.convert(q, ["tflite"], out_dir=tmp_path)
     assert made.path != fp32.path and made.report["quantization"]["quantizer"].startswith("TFLiteConverter")

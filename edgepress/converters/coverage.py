@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgepress.quantization import REPORT_KEY, Mode, QuantSpec
+
 NOT_QUANTIZED_BELOW = 0.10  # under this share of INT8 weights the artifact is flagged not_quantized
 PARTLY_QUANTIZED_BELOW = 0.5  # ... and under this one partly_quantized
 LOW_BITS = frozenset({"int8", "uint8", "int4", "uint4"})
 WARNING_KEY = "coverage_warning"  # the sentence the CLI prints for a flagged artifact
-INT8_MODES = frozenset({"int8_static", "int8_dynamic", "qat"})  # recipes whose artifacts should hold int8 weights
+INT8_MODES = frozenset({Mode.INT8_STATIC, Mode.INT8_DYNAMIC, Mode.QAT})  # recipes whose artifacts should hold int8 weights
 # What each format's quantizer covers, for the warning (the operators left float follow it).
 WHY = {
     "executorch": "XNNPACK's INT8 quantizer covers Linear and Conv layers (LSTM and GRU through their Linear parts), not Embedding",
@@ -104,12 +106,12 @@ def program_coverage(program: Any) -> Coverage:
     return Coverage(quantized, floats)
 
 
-def check(report: dict[str, Any], fmt: str, path: Path | None = None, program: Any = None) -> dict[str, Any]:
+def check(report: dict[str, Any], spec: QuantSpec | None, fmt: str, path: Path | None = None, program: Any = None) -> dict[str, Any]:
     """``mark`` an INT8 artifact's report with the coverage of its file (ONNX, TFLite) or of the program ExecuTorch lowers.
 
     Reports of float or FP16 artifacts come back unchanged.
     """
-    if report.get("quantization", {}).get("mode") not in INT8_MODES:
+    if spec is None or spec.mode not in INT8_MODES:
         return report
     if program is not None:
         return mark(report, fmt, program_coverage(program))
@@ -117,8 +119,8 @@ def check(report: dict[str, Any], fmt: str, path: Path | None = None, program: A
 
 
 def mark(report: dict[str, Any], fmt: str, coverage: Coverage) -> dict[str, Any]:
-    """Record ``coverage`` in ``report["quantization"]``; flag the report and explain when little is INT8."""
-    quantization = report.setdefault("quantization", {})
+    """Record ``coverage`` in the report's quantization entry; flag the report and explain when little is INT8."""
+    quantization = report.setdefault(REPORT_KEY, {})
     quantization["quantized_weight_fraction"] = round(coverage.fraction, 4)
     quantization["float_weights_by_op"] = dict(sorted(coverage.float_by_op.items(), key=lambda kv: -kv[1]))
     if coverage.fraction >= PARTLY_QUANTIZED_BELOW:

@@ -1,4 +1,9 @@
-"""ONNX Runtime quantization of ONNX files: static QDQ, dynamic, and FP16.
+"""ONNX's side of quantization: ONNX Runtime's quantizers, for ONNX files and for quantized handles.
+
+An ONNX file is quantized by the ``quantize.*`` passes (``compress/quantize.py``) through
+``quantize_static`` / ``quantize_dynamic`` / ``to_fp16``; a quantized PyTorch or Keras
+handle is exported in float, then ``quantize_exported`` lowers its QuantSpec here
+(``qat``: the export already carries QDQ nodes; only its names are compacted).
 
 Static quantization runs ORT's recommended pre-processing (shape inference and graph
 optimisation) first, then ``quantize_static`` in QDQ form. The defaults are the ones
@@ -33,8 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgepress.compress.calibration import ort_reader
+from edgepress.data import batches
 from edgepress.errors import BadInputError
+from edgepress.quantization import DEFAULT_PERCENTILE, Mode, QuantSpec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,8 +60,13 @@ class StaticOptions:
     keep_float: tuple[str, ...] = ()  # node names left in float
     input_layers_7bit: bool = True  # see the module docstring: avoids U8S8 saturation on AVX2
     leading_float: bool = True  # the first convolutions stay float while tiny (see leading_convs)
-    percentile: float = 99.99
+    percentile: float = DEFAULT_PERCENTILE
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, spec: QuantSpec) -> StaticOptions:
+        """The options a static QuantSpec asks of ONNX Runtime."""
+        return cls(spec.calibration.value, spec.per_channel, spec.activations.value, spec.keep_float, spec.input_layers_7bit, spec.leading_float, spec.percentile)
 
     def to_dict(self) -> dict[str, Any]:
         clip = {"percentile": self.percentile} if self.method == "percentile" else {}
@@ -145,7 +156,7 @@ def leading_convs(graph: Any) -> list[str]:
     """
     import math
 
-    from edgepress.compress.tflite_quant import within_share
+    from edgepress.converters.tflite_quant import within_share
 
     sizes = {i.name: math.prod(i.dims) for i in graph.initializer}
     convs = ((n.name, sizes.get(n.input[1], 0)) for n in graph.node if n.op_type == "Conv" and len(n.input) > 1)
@@ -222,27 +233,56 @@ def _db(value: Any) -> float | None:
     return round(value, 2) if math.isfinite(value) else 999.0
 
 
-def quantize_recorded(recipe: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Quantize an exported fp32 ONNX file in place as a PyTorch handle's recipe says."""
-    from edgepress.compress.calibration import load
-
+def quantize_exported(spec: QuantSpec, path: Path) -> dict[str, Any]:
+    """Quantize a handle's float ONNX export in place as its QuantSpec says; returns the quantizer's report entries."""
     with tempfile.TemporaryDirectory(prefix="edgepress-quant-") as tmp:
         out = Path(tmp) / path.name
-        if recipe["mode"] == "fp16":
-            report = to_fp16(path, out)
-        elif recipe["mode"] == "int8_dynamic":
-            report = quantize_dynamic(path, out, recipe.get("per_channel", True))
-        else:
-            graph = _graph(path)
-            initializers = {i.name for i in graph.initializer}
-            names = tuple(i.name for i in graph.input if i.name not in initializers)
-            opts = StaticOptions(
-                recipe["method"], recipe["per_channel"], recipe["activations"], tuple(recipe.get("keep_float", ())),
-                recipe.get("input_layers_7bit", True), recipe.get("leading_float", True), recipe.get("percentile", StaticOptions.percentile),
-            )
-            report = quantize_static(path, out, load(recipe["calibration_file"]), names, opts)
+        report = EXPORT_LOWERINGS[spec.mode](spec, path, out)
         shutil.move(str(out), str(path))
-    return {**recipe, **report}
+    return report
+
+
+def _exported_static(spec: QuantSpec, src: Path, dst: Path) -> dict[str, Any]:
+    from edgepress.data import stored_inputs
+
+    graph = _graph(src)
+    initializers = {i.name for i in graph.initializer}
+    names = tuple(i.name for i in graph.input if i.name not in initializers)
+    assert spec.data is not None  # a static handle always stores its samples (quantize.model_handle)
+    return quantize_static(src, dst, stored_inputs(spec.data), names, StaticOptions.of(spec))
+
+
+def _exported_trained(spec: QuantSpec, src: Path, dst: Path) -> dict[str, Any]:
+    """Already quantized while training: the export carries QDQ nodes. The exporter's per-node
+    names and stack traces weigh as much as the int8 weights here."""
+    shutil.copyfile(src, dst)
+    return {"names_compacted_bytes": compact_names(dst)}
+
+
+EXPORT_LOWERINGS = {
+    Mode.INT8_STATIC: _exported_static,
+    Mode.INT8_DYNAMIC: lambda spec, src, dst: quantize_dynamic(src, dst, spec.per_channel),
+    Mode.FP16: lambda spec, src, dst: to_fp16(src, dst),
+    Mode.QAT: _exported_trained,
+}
+
+
+def ort_reader(inputs: tuple[np.ndarray, ...], names: tuple[str, ...], batch: int = 1) -> Any:
+    """An ONNX Runtime ``CalibrationDataReader`` over the samples in ``batch``-sized chunks, feeding inputs by name."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class ArrayReader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = batches(inputs, batch)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            batch = next(self._it, None)
+            return None if batch is None else dict(zip(names, batch))
+
+        def rewind(self) -> None:
+            self._it = batches(inputs, batch)
+
+    return ArrayReader()
 
 
 def compact_names(path: Path) -> int:
