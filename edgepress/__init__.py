@@ -27,11 +27,11 @@ _EXPORTS = {
     "RunSettings": "edgepress.targets.base",
     "BenchResult": "edgepress.results",
     "EdgepressError": "edgepress.errors",
-    "from_torch": "edgepress.intake",
-    "from_factory": "edgepress.intake",
-    "from_keras": "edgepress.keras_models",
-    "load": "edgepress.intake",
-    "convert": "edgepress.api",
+    "from_torch": "edgepress.intake.torch",
+    "from_factory": "edgepress.intake.torch",
+    "from_keras": "edgepress.intake.keras",
+    "load": "edgepress.intake.files",
+    "convert": "edgepress.conversion",
     "prune": "edgepress.compress.prune",
     "distill": "edgepress.compress.distill",
     "quantize": "edgepress.compress.quantize",
@@ -47,7 +47,7 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "__version__"])
 
 if TYPE_CHECKING:
-    from edgepress.api import convert
+    from edgepress.conversion import convert
     from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
     from edgepress.compress.distill import distill
     from edgepress.compress.prune import prune
@@ -55,8 +55,9 @@ if TYPE_CHECKING:
     from edgepress.measure import bench
     from edgepress.results import BenchResult
     from edgepress.errors import EdgepressError
-    from edgepress.intake import from_factory, from_torch, load
-    from edgepress.keras_models import from_keras
+    from edgepress.intake.files import load
+    from edgepress.intake.torch import from_factory, from_torch
+    from edgepress.intake.keras import from_keras
     from edgepress.passes import Pass, Recipe
     from edgepress.recipe_file import run_recipe
     from edgepress.report.results import read_results, write_results

@@ -385,3 +385,17 @@ def batches(inputs: tuple[np.ndarray, ...], batch: int = 1) -> Iterator[tuple[np
 
     for i in range(0, int(inputs[0].shape[0]), batch):
         yield tuple(fill_batch([a[i : i + batch] for a in inputs], batch))
+
+
+def arrays_label(*arrays: Any) -> str:
+    """How a pass option names in-memory training arrays: by content, so lineage lines tell data sets apart."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(array.tobytes())
+    return f"<arrays sha256:{digest.hexdigest()[:16]}>"

@@ -19,7 +19,7 @@ ARM_DEMO_FORMATS = ("onnx", "tflite")
 
 def run_demo(out_dir: Path, settings: Any = None, progress: Any = None) -> list[Any]:
     """Train (or load) the digits CNN, convert it to every format, measure on host-cpu and emulated ARM."""
-    from edgepress.api import convert
+    from edgepress.conversion import convert
     from edgepress.measure import bench
     from edgepress.report.html import write_html_report
     from edgepress.report.results import write_results

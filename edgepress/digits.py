@@ -152,7 +152,7 @@ def model() -> Artifact:
     """The trained CNN as a handle (trained once, then loaded from the cache)."""
     import torch
 
-    from edgepress.intake import from_torch
+    from edgepress.intake.torch import from_torch
 
     split = load_digits_split()
     return from_torch(trained_digits_cnn(split), torch.from_numpy(split.x_test[:1]), name=MODEL_NAME)

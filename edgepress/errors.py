@@ -65,3 +65,9 @@ def unknown_name(kind: str, name: str, known: Iterable[str]) -> UnknownNameError
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return UnknownNameError(f"unknown {kind} {name!r}{hint} (known: {', '.join(known)})")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters): what a one-line error quotes."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

@@ -60,7 +60,7 @@ def _torch_module_runner(module: Any) -> RunFn:
 
 
 def _keras_runner(reference: Artifact) -> RunFn:
-    from edgepress.keras_models import keras_model
+    from edgepress.intake.keras import keras_model
 
     model = keras_model(reference).model
 

@@ -87,7 +87,8 @@ def model_format(table: Mapping[str, Any]) -> Format:
 
 def load_model(table: Mapping[str, Any]) -> Artifact:
     """The model a checked table names: loaded, built by the user's factory, or the built-in one."""
-    from edgepress.intake import from_factory, load
+    from edgepress.intake.files import load
+    from edgepress.intake.torch import from_factory
 
     if "builtin" in table:
         return digits.model()
@@ -143,7 +144,7 @@ def file_format(path: str | Path) -> Format:
         >>> file_format("model.pt2")
         <Format.TORCH_EXPORT: 'pt2'>
     """
-    from edgepress.intake import SUFFIX_FORMATS
+    from edgepress.intake.files import SUFFIX_FORMATS
 
     path = Path(path)
     if not path.exists():
@@ -181,7 +182,7 @@ def first_format(source: Format, recipe: Recipe) -> Format:
 
 def module_for(source: Artifact, recipe: Recipe) -> Artifact:
     """``source`` as the recipe's first pass takes it: a loaded .pt2 as its module for quantize.* passes."""
-    from edgepress.intake import module_of_program
+    from edgepress.intake.torch import module_of_program
 
     if first_format(source.format, recipe) is source.format:
         return source

@@ -28,7 +28,7 @@ class RoundWeights:
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
         import torch
 
-        from edgepress.intake import from_torch
+        from edgepress.intake.torch import from_torch
 
         module = copy.deepcopy(artifact.model.module).eval()
         with torch.no_grad():

@@ -6,7 +6,7 @@ import torch
 import edgepress
 from edgepress.artifact import Format
 from edgepress.errors import BadInputError, ModelLoadError
-from edgepress.intake import from_factory
+from edgepress.intake.torch import from_factory
 from edgepress.layouts import guess_layout
 from tests.models import residual_net
 
@@ -141,3 +141,13 @@ def test_guess_layout():
     assert guess_layout((1, 224, 224, 3), prefer="NCHW") == "NHWC"
     assert guess_layout((1, 16, 8, 8), prefer="NCHW") == "NCHW"
     assert guess_layout((1, 10), prefer="NCHW") is None
+
+
+def test_names_of_the_former_intake_module_still_resolve_with_a_warning():
+    import edgepress.intake
+    from edgepress.intake.files import load
+
+    with pytest.warns(DeprecationWarning, match="moved to edgepress.intake.files.load"):
+        assert edgepress.intake.load is load
+    with pytest.raises(AttributeError):
+        edgepress.intake.no_such_name

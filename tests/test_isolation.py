@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import edgepress
-from edgepress.api import ConversionFailure
+from edgepress.conversion import ConversionFailure
 from edgepress.artifact import Format
 from edgepress.errors import ConversionError
 from edgepress.isolation import run_isolated

@@ -91,8 +91,8 @@ def _is_application(name: str) -> bool:
 
 def test_the_graph_sees_function_level_imports() -> None:
     graph = import_graph()
-    # edgepress.demo imports edgepress.api only inside run_demo
-    assert "edgepress.api" in graph["edgepress.demo"]
+    # edgepress.demo imports edgepress.conversion only inside run_demo
+    assert "edgepress.conversion" in graph["edgepress.demo"]
     assert "edgepress.cli.main" in graph["edgepress.__main__"]
 
 

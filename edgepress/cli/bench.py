@@ -29,7 +29,7 @@ def command(
     verbose: VerboseOption = False,
 ) -> None:
     """Measure artifacts: latency, memory and drift against --ref. Exit 1 if any cell failed."""
-    from edgepress import intake
+    from edgepress.intake.files import load
     from edgepress.measure import bench
     from edgepress.report.results import results_document, write_results
     from edgepress.storage import check_writable_file
@@ -39,8 +39,8 @@ def command(
         check_writable_file(json_out, "--json")  # before the measurement, not after it
     settings = _settings(RunSettings, threads, iters, min_seconds, warmup)
     shape = parse_shape(input_shape)
-    arts = [intake.load(p, input_shape=shape) for p in _models_only(artifacts)]
-    reference = intake.load(ref, input_shape=shape) if ref else None
+    arts = [load(p, input_shape=shape) for p in _models_only(artifacts)]
+    reference = load(ref, input_shape=shape) if ref else None
     with step(f"measuring {len(arts)} artifact(s) on {target}", quiet):
         results = bench(arts, target=target, reference=reference, data=data, settings=settings)
     if json_out == "-":

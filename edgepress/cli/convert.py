@@ -24,9 +24,9 @@ def command(
     verbose: VerboseOption = False,
 ) -> None:
     """Convert a model into edge artifacts, written atomically under --out."""
-    from edgepress.api import convert
+    from edgepress.conversion import convert
 
-    from edgepress.api import ConversionFailure
+    from edgepress.conversion import ConversionFailure
     from edgepress.artifact import Format
     from edgepress.storage import check_writable_dir
 
@@ -53,7 +53,7 @@ def command(
 
 def _say_skipped(source: object, quiet: bool) -> None:
     """Name the formats ``--to all`` leaves out for this model, and why."""
-    from edgepress.api import skipped_by_all
+    from edgepress.conversion import skipped_by_all
 
     for fmt, why in skipped_by_all(source).items():
         if not quiet:
@@ -62,7 +62,7 @@ def _say_skipped(source: object, quiet: bool) -> None:
 
 def _refuse_empty_all(source: Any, formats: list[str]) -> None:
     """``--to all`` from a model edgepress converts to nothing is bad input, not a silent success."""
-    from edgepress.api import formats_from
+    from edgepress.conversion import formats_from
     from edgepress.artifact import Format
 
     if [f.lower() for f in formats] != ["all"] or formats_from(source.format):

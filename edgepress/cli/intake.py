@@ -20,7 +20,8 @@ InputShapeOption = Annotated[Optional[str], typer.Option(help="Input shape like 
 
 def model_from_args(model: Path | None, factory: str | None, weights: Path | None, input_shape: str | None) -> Artifact:
     """Load MODEL, or build it with --factory (the user's own code, only when named)."""
-    from edgepress import intake
+    from edgepress.intake.files import load
+    from edgepress.intake.torch import from_factory
 
     shape = parse_shape(input_shape)
     if factory:
@@ -28,9 +29,9 @@ def model_from_args(model: Path | None, factory: str | None, weights: Path | Non
             raise BadInputError("give either a MODEL file or --factory, not both")
         if shape is None:
             raise BadInputError("--factory needs --input-shape (e.g. 1x3x224x224) to trace the model")
-        return intake.from_factory(factory, weights, shape)
+        return from_factory(factory, weights, shape)
     if model is None:
         raise BadInputError("name a MODEL file (or --factory package.module:function with --weights)")
     if weights is not None:
         raise BadInputError("--weights goes with --factory; a MODEL file already holds its weights")
-    return intake.load(model, input_shape=shape)
+    return load(model, input_shape=shape)

@@ -17,7 +17,7 @@ def passes_command(
     from edgepress.passes import registry
 
     if matrix:
-        from edgepress.api import conversion_matrix
+        from edgepress.conversion import conversion_matrix
 
         print(conversion_matrix())
         return

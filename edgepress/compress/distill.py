@@ -110,18 +110,18 @@ def distill(
         >>> small = edgepress.prune(model, "channels", ratio=0.5)
         >>> tuned = edgepress.distill(teacher=model, student=small, data=(x, y), epochs=10)
     """
-    from edgepress.data import training_arrays
+    from edgepress.data import arrays_label, training_arrays
 
     if not isinstance(student, Artifact):
         student = _wrap_student(student, teacher)
+    x, y = training_arrays(data)
     p = DistillKD(
-        data="<in-memory>", teacher=Teacher.ORIGIN if teacher is not None else Teacher.NONE,
+        data=arrays_label(x, y), teacher=Teacher.ORIGIN if teacher is not None else Teacher.NONE,
         alpha=alpha, temperature=temperature, epochs=epochs, batch_size=batch_size, lr=lr,
         val_fraction=val_fraction, patience=patience, seed=seed,
     )  # fmt: skip
     if student.format not in p.accepts:
         raise BadInputError(f"distill takes an in-memory PyTorch or Keras model as the student; got a {student.format.value} model")
-    x, y = training_arrays(data)
     return train_artifact(p, student, teacher, x, y, p.config(progress))
 
 
@@ -139,7 +139,7 @@ def train_artifact(p: DistillKD, student: Artifact, teacher: Artifact | None, x:
 
 def _distill_torch(p: DistillKD, student: Artifact, teacher: Artifact | None, x: Any, y: Any, config: TrainConfig) -> Artifact:
     from edgepress.stats import torch_stats
-    from edgepress.intake import from_torch
+    from edgepress.intake.torch import from_torch
 
     examples = student.model.example_inputs
     module = copy.deepcopy(student.model.module)
@@ -180,7 +180,7 @@ def check_same_outputs(teacher: Any, student: Any, examples: tuple[Any, ...]) ->
 
 def _wrap_student(module: Any, teacher: Artifact | None) -> Artifact:
     """A user's own student module, taking the teacher's example inputs."""
-    from edgepress.intake import from_torch
+    from edgepress.intake.torch import from_torch
 
     if teacher is None or teacher.format is not Format.TORCH:
         raise BadInputError("a student given as a torch.nn.Module needs a PyTorch teacher artifact (for its inputs); wrap it with edgepress.from_torch")

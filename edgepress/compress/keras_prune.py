@@ -22,7 +22,7 @@ def prune_keras(p: Any, artifact: Artifact) -> Artifact:
     """Run ``prune.magnitude`` / ``prune.n_m`` on a Keras artifact; returns a new one."""
     from edgepress.compress.training import remember_origin
     from edgepress.stats import model_stats
-    from edgepress.keras_models import TF_KERAS, from_keras
+    from edgepress.intake.keras import TF_KERAS, from_keras
 
     model, flavor = artifact.model.model, artifact.model.flavor
     if p.epochs > 0 and flavor != TF_KERAS:
@@ -43,7 +43,7 @@ def clone(model: Any, flavor: str) -> Any:
     import keras
     import tf_keras
 
-    from edgepress.keras_models import KERAS3
+    from edgepress.intake.keras import KERAS3
 
     lib = keras if flavor == KERAS3 else tf_keras
     copy = lib.models.clone_model(model)

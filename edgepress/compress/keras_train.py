@@ -19,7 +19,7 @@ def distill_keras(p: Any, student: Artifact, teacher: Artifact | None, x: Any, y
     from edgepress.compress.training import TrainLog, remember_origin
     from edgepress.compress.keras_prune import clone
     from edgepress.stats import model_stats
-    from edgepress.keras_models import from_keras
+    from edgepress.intake.keras import from_keras
 
     model = clone(student.model.model, student.model.flavor)
     teacher_model = teacher.model.model if teacher is not None else None
@@ -127,7 +127,7 @@ def _score(model: Any, x: Any, y: Any) -> tuple[float, float]:
 
 
 def _lib(flavor: str) -> Any:
-    from edgepress.keras_models import KERAS3
+    from edgepress.intake.keras import KERAS3
 
     if flavor == KERAS3:
         import keras

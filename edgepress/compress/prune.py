@@ -351,7 +351,7 @@ def _mask_keeper(module: Any, masks: dict[str, Any]) -> Callable[[], None]:
 
 def _made(p: Any, source: Artifact, module: Any, extra: dict[str, Any]) -> Artifact:
     """The pruned module as a new artifact with lineage, statistics and its origin recorded."""
-    from edgepress.intake import from_torch
+    from edgepress.intake.torch import from_torch
 
     examples = source.model.example_inputs
     name = str(source.report.get("name", "model"))

@@ -88,14 +88,14 @@ def qat(
         >>> q = qat(model, (x_train, y_train), epochs=3)
         >>> edgepress.convert(q, ["executorch"], out_dir="out")
     """
-    from edgepress.data import training_arrays
+    from edgepress.data import arrays_label, training_arrays
 
-    p = QuantizeQat(data="<in-memory>", epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, per_channel=per_channel)
-    if model.format not in p.accepts:
+    if model.format not in QuantizeQat.accepts:
         raise BadInputError(f"quantization-aware training takes an in-memory PyTorch or tf-keras model; got a {model.format.value} model")
     if data is None:
         raise DataError("quantization-aware training needs labelled data: calibration=(x_train, y_train), a .npz with x and y, or a DataLoader")
     x, y = training_arrays(data)
+    p = QuantizeQat(data=arrays_label(x, y), epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, per_channel=per_channel)
     return qat_artifact(p, model, x, y, progress)
 
 
@@ -125,7 +125,7 @@ def _qat_torch(p: QuantizeQat, source: Artifact, x: Any, y: Any, progress: bool 
     from torchao.quantization.pt2e.utils import _fuse_conv_bn_
 
     from edgepress.compress.training import fit_torch
-    from edgepress.intake import TorchModel
+    from edgepress.intake.torch import TorchModel
 
     graph = _training_graph(source)
     # BatchNorm is folded into its convolution first, statistics frozen, as is usual when
@@ -178,7 +178,7 @@ def _check_model(source: Artifact, x: Any, y: Any, per_channel: bool) -> None:
 def _keras_shapes(source: Artifact, per_channel: bool) -> tuple[tuple[Any, ...], int]:
     """(input shape per sample, number of classes) of a Keras model TF-MOT can train."""
     from edgepress.compress.quantizable import check_keras_quantizable
-    from edgepress.keras_models import TF_KERAS, keras_model
+    from edgepress.intake.keras import TF_KERAS, keras_model
 
     held = keras_model(source)
     if held.flavor != TF_KERAS:

@@ -24,7 +24,7 @@ def qat_keras(p: Any, source: Artifact, x: Any, y: Any, progress: bool | None) -
 
     from edgepress.compress.keras_prune import clone
     from edgepress.compress.keras_train import _split
-    from edgepress.keras_models import TF_KERAS, KerasModel, keras_model
+    from edgepress.intake.keras import TF_KERAS, KerasModel, keras_model
 
     config = p.config(progress)
     tf_keras.utils.set_random_seed(p.seed)

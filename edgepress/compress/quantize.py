@@ -194,13 +194,13 @@ TAGS = {Mode.INT8_STATIC: "int8", Mode.INT8_DYNAMIC: "int8dyn", Mode.FP16: "fp16
 def model_handle(p: Any, source: Artifact, spec: QuantSpec, data: EvalData, note: bool = True, tag: str = "") -> Artifact:
     """A quantized handle of an in-memory model: the float model with ``spec`` and its stored samples on ``quant``."""
     if source.format is Format.KERAS:
-        from edgepress.keras_models import KerasModel, keras_model
+        from edgepress.intake.keras import KerasModel, keras_model
 
         held = keras_model(source)
         check_keras_quantizable(held.model)
         model: Any = KerasModel(held.model, held.flavor)
     else:
-        from edgepress.intake import TorchModel
+        from edgepress.intake.torch import TorchModel
 
         check_torch_quantizable(source.model.module)
         # a new handle (the module is not changed) that keeps the source's dynamic dimensions
@@ -258,7 +258,7 @@ def quantize(
         >>> edgepress.convert(q, ["onnx", "tflite", "executorch"], out_dir="out")
     """
     from edgepress.data import calibration_data
-    from edgepress.intake import module_of_program
+    from edgepress.intake.torch import module_of_program
     from edgepress.passes import create
 
     model = module_of_program(model)  # a loaded .pt2 quantizes like the module it was exported from
@@ -316,7 +316,7 @@ def _refuse_before_work(model: Artifact, mode: str, max_drop: float | None) -> N
 def _onnx_in_cache(model: Artifact) -> Artifact:
     """The model's float ONNX export, kept with the cache's saved sources (not in the user's output folder)."""
     from edgepress import cachedir
-    from edgepress.api import convert
+    from edgepress.conversion import convert
 
     folder = cachedir.part("sources") / model.sha256[:32]
     (made,) = convert(model, ["onnx"], out_dir=folder)

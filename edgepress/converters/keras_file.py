@@ -39,7 +39,7 @@ class ConvertKerasFile:
 
 
 def _write(source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
-    from edgepress.keras_models import keras_model
+    from edgepress.intake.keras import keras_model
 
     held = keras_model(source)
     with warnings.catch_warnings():

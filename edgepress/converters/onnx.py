@@ -1,4 +1,4 @@
-"""``convert.onnx``: PyTorch -> ONNX with torch.onnx's dynamo exporter, checked by onnx.checker."""
+"""``convert.onnx``: PyTorch -> ONNX with torch.onnx's dynamo exporter (Keras: ``onnx_keras``), checked by onnx.checker."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from edgepress.artifact import Artifact, Format
 from edgepress.converters.common import convert_with, quiet_exporter, torch_program
-from edgepress.errors import BadInputError, ConversionError
+from edgepress.errors import ConversionError
 from edgepress.passes import register
 
 # Above this many bytes of weights, keep them in NAME.onnx.data (protobuf's 2 GB limit).
@@ -42,7 +42,10 @@ class ConvertOnnx:
     def run(self, artifact: Artifact, out_dir: Path) -> Artifact:
         from edgepress.targets.signature import onnx_input_spec
 
-        _refuse_keras_qat(artifact)
+        if artifact.format is Format.KERAS:
+            from edgepress.converters.onnx_keras import refuse_keras_qat
+
+            refuse_keras_qat(artifact)
 
         def spec_of(path: Path) -> Any:
             import onnx
@@ -53,7 +56,12 @@ class ConvertOnnx:
         return convert_with(self, artifact, out_dir, Format.ONNX, self._write, spec_of)
 
     def _write(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
-        converter = self._export_keras(source, path) if source.format is Format.KERAS else self._export_torch(source, path)
+        if source.format is Format.KERAS:
+            from edgepress.converters.onnx_keras import export_keras
+
+            converter = export_keras(source, path, self.opset, self.dynamic_batch)
+        else:
+            converter = self._export_torch(source, path)
         side_files, report = self._checked(path, converter)
         if source.quant is not None:  # a quantized handle: its float (or QAT QDQ) export, then ONNX Runtime's quantizer
             from edgepress.converters.onnx_quant import quantize_exported
@@ -82,20 +90,6 @@ class ConvertOnnx:
             torch.onnx.export(program, (), str(path), dynamo=True, opset_version=self.opset, external_data=big, verbose=False)
         return f"torch.onnx {torch.__version__}"
 
-    def _export_keras(self, source: Artifact, path: Path) -> str:
-        """Both Keras flavours through tf2onnx: Keras 3 as its frozen inference function, tf-keras with from_keras."""
-        import tf2onnx
-
-        from edgepress.keras_models import KERAS3, keras_model
-
-        held = keras_model(source)
-        signature = _keras_signature(held.model, self.dynamic_batch)
-        with quiet_exporter():
-            if held.flavor == KERAS3:
-                _export_keras3(held.model, signature, path, self.opset)
-                return f"tf2onnx {tf2onnx.__version__} (Keras 3 inference function, frozen)"
-            tf2onnx.convert.from_keras(held.model, input_signature=signature, opset=self.opset, output_path=str(path))
-        return f"tf2onnx {tf2onnx.__version__}"
 
     def _checked(self, path: Path, converter: str) -> tuple[tuple[Path, ...], dict[str, Any]]:
         import onnx
@@ -114,45 +108,6 @@ def _load(path: Path) -> Any:
     import onnx
 
     return onnx.load(str(path), load_external_data=False)
-
-
-def _refuse_keras_qat(source: Artifact) -> None:
-    """tf2onnx folds TF-MOT's weight fake-quantization into float32 weights: no int8 model comes out."""
-    from edgepress.quantization import Mode
-
-    if source.format is Format.KERAS and source.quant is not None and source.quant.mode is Mode.QAT:
-        raise BadInputError(
-            "a tf-keras model from quantization-aware training does not convert to an INT8 ONNX model: tf2onnx folds "
-            "TF-MOT's weight fake-quantization into float32 weights, so ONNX Runtime would run float kernels (no smaller, "
-            "no faster); convert it to TFLite (int8 kernels), or for ONNX quantize the float model with "
-            "edgepress.quantize(model, \"int8\", calibration=x) (quantize.int8_static, ONNX Runtime QDQ)"
-        )
-
-
-def _export_keras3(model: Any, signature: tuple[Any, ...], path: Path, opset: int) -> None:
-    """Keras 3 -> ONNX with every captured tensor frozen into the graph.
-
-    ``model.export(format="onnx")`` hands tf2onnx's ``from_function`` a function whose
-    captured tensors tf2onnx lists as graph inputs (unlike its ``from_keras``): the mean and
-    variance of a Normalization layer (EfficientNet's first layer) are such captures,
-    constants rather than variables, so they became inputs that callers had to feed.
-    Freezing first turns every capture into a constant; the inputs are the model's own.
-    """
-    import tensorflow as tf
-    import tf2onnx
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    call = tf.function(lambda *xs: model(list(xs) if len(xs) > 1 else xs[0], training=False))
-    frozen = convert_variables_to_constants_v2(call.get_concrete_function(*signature))
-    tf2onnx.convert.from_function(tf.function(frozen), input_signature=signature, opset=opset, output_path=str(path))
-
-
-def _keras_signature(model: Any, dynamic_batch: bool) -> tuple[Any, ...]:
-    import tensorflow as tf
-
-    return tuple(
-        tf.TensorSpec((None if dynamic_batch else 1, *t.shape[1:]), t.dtype, name=t.name.split(":")[0]) for t in model.inputs
-    )
 
 
 def _check_opset(model: Any, wanted: int) -> None:

@@ -71,7 +71,7 @@ class ConvertTflite:
     def _write_keras(self, source: Artifact, path: Path) -> tuple[tuple[Path, ...], dict[str, Any]]:
         import tensorflow as tf
 
-        from edgepress.keras_models import keras_model
+        from edgepress.intake.keras import keras_model
 
         from edgepress.converters.tflite_quant import configure
 

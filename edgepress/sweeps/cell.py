@@ -83,7 +83,7 @@ def _measure(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _build(spec: dict[str, Any], model: Artifact) -> Artifact | dict[str, Any]:
     """The recipe's passes, then the converter to the cell's format (content-addressed files)."""
-    from edgepress.api import ConversionFailure, convert
+    from edgepress.conversion import ConversionFailure, convert
     from edgepress.passes import Recipe, create
     from edgepress.sources import module_for
 

@@ -125,7 +125,7 @@ def test_pruning_options_are_typed():
 
 @pytest.mark.slow
 def test_channel_pruned_model_converts_to_every_format(digits_model, tmp_path):
-    from edgepress.api import ConversionFailure
+    from edgepress.conversion import ConversionFailure
 
     pruned = edgepress.prune(digits_model, "channels", ratio=0.5, round_to=8)
     made = edgepress.convert(pruned, "all", out_dir=tmp_path, errors="collect")

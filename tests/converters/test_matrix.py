@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import edgepress
-from edgepress.api import conversion_matrix
+from edgepress.conversion import conversion_matrix
 from edgepress.errors import BadInputError
 from edgepress.targets.base import RunSettings
 from tests.models import EncoderBlock, MobileCnn, Mlp, keras_cnn, seeded

@@ -1,4 +1,4 @@
-"""The post-training Python API: convert a model into edge formats.
+"""``edgepress.convert``: a model into edge formats, the format list it reads, and the conversion matrix.
 
 ``from_torch`` / ``load`` (intake) and ``bench`` (measurement) live in their own
 modules; all are re-exported from ``edgepress``.
