@@ -42,7 +42,7 @@ test: setup lint
 
 # Side-by-side measurements; each writes benchmarks/results/NAME.json (minutes each).
 bench: setup
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/measurement_overhead.py
 	$(BIN)/python benchmarks/quantization.py
 	$(BIN)/python benchmarks/pruning.py
 	$(BIN)/python benchmarks/mobilenet_v2.py

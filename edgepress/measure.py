@@ -18,13 +18,18 @@ from edgepress.drift import accuracy, compare
 from edgepress.errors import EdgepressError
 from edgepress.layouts import adapt_inputs
 from edgepress.reference import reference_outputs, static_batch
-from edgepress.results import BenchResult, LatencyStats
+from edgepress.results import BenchResult
 from edgepress.targets.base import RunSettings, Target, resolve_available
 
 if TYPE_CHECKING:
     import numpy as np
 
-NOISY_CV = 0.2  # coefficient of variation above which a run is flagged noisy
+# A cell is flagged noisy when other work took its CPUs (more than NOISY_PREEMPTIONS
+# involuntary context switches per second per worker thread) or its slower runs stray far
+# from the typical one (p90 / p50 above NOISY_TAIL). docs/results-schema.md gives the
+# measurements behind both thresholds.
+NOISY_PREEMPTIONS = 40.0
+NOISY_TAIL = 1.5
 
 DataArg = EvalData | tuple[Any, Any] | str | Path | Any | None
 Progress = Callable[[str], None]
@@ -127,7 +132,7 @@ def _fill(result: BenchResult, art: Artifact, tgt: Target, data: EvalData, ref_o
     measured = tgt.measure(art, inputs, settings)
     raw = measured.raw
     result.settings = settings.to_dict()
-    result.latency_ms = LatencyStats.from_samples(raw["samples_ms"]) if raw["samples_ms"] else None
+    result.set_timings(raw["samples_ms"], raw.get("io_samples_ms") or [])  # a board's older agent sends no io samples
     result.init_ms, result.first_inference_ms = raw["init_ms"], raw["first_inference_ms"]
     result.import_ms = raw.get("import_ms")
     result.drift_vs_host_cpu = raw.get("drift_vs_host_cpu")
@@ -140,8 +145,18 @@ def _fill(result: BenchResult, art: Artifact, tgt: Target, data: EvalData, ref_o
     if ref_out is not None:
         result.drift = compare(measured.outputs, ref_out)
         result.reference_accuracy = accuracy(ref_out[0], data.labels)
-    if result.latency_ms and result.latency_ms.cv > NOISY_CV:
+    result.contention = raw.get("contention")
+    if _noisy(result):
         result.flags.append("noisy")
+
+
+def _noisy(result: BenchResult) -> bool:
+    """Whether the latency of ``result`` was disturbed (see NOISY_PREEMPTIONS and NOISY_TAIL)."""
+    lat, contention = result.latency_ms, result.contention or {}
+    if lat is None:
+        return False
+    per_thread = contention.get("preemptions_per_s", 0.0) / max(int(result.settings.get("threads") or 1), 1)
+    return per_thread > NOISY_PREEMPTIONS or lat.tail > NOISY_TAIL
 
 
 def _cell_settings(art: Artifact, settings: RunSettings) -> RunSettings:

@@ -46,3 +46,37 @@ def test_result_round_trips(onnx_artifact, fast):
     (r,) = edgepress.bench(onnx_artifact, settings=fast)
     again = edgepress.BenchResult.from_dict(r.to_dict())
     assert again.to_dict() == r.to_dict()
+
+
+def test_tail_tells_a_steady_run_from_a_preempted_one():
+    steady = LatencyStats.from_samples([1.0, 1.02, 0.98, 1.01] * 10)
+    spiky = LatencyStats.from_samples([1.0] * 30 + [5.0] * 10)  # a quarter of the runs preempted
+    assert steady.tail < 1.1 and spiky.tail == pytest.approx(5.0)
+
+
+def test_a_cpu_hog_flags_the_cells_noisy(onnx_artifact):
+    """Busy loops on every core while the worker runs one thread per core: its runs are preempted."""
+    import os
+    import subprocess
+    import sys
+
+    from edgepress.targets.base import RunSettings
+
+    cores = os.cpu_count() or 1
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    try:
+        (r,) = edgepress.bench(onnx_artifact, settings=RunSettings(threads=cores, warmup=2, min_iters=300, min_seconds=1.0, max_seconds=10.0))
+    finally:
+        for hog in hogs:
+            hog.kill()
+    assert "noisy" in r.flags, (r.latency_ms.tail, r.contention)
+    assert r.contention["preemptions_per_s"] > 40 * cores
+
+
+def test_fewer_threads_than_cores_pins_the_worker(onnx_artifact, fast):
+    import os
+
+    (r,) = edgepress.bench(onnx_artifact, settings=fast)  # one thread
+    if len(os.sched_getaffinity(0)) > 1:
+        assert len(r.env["cpu_affinity"]) == 1 and r.env["cpu_affinity"][0] in os.sched_getaffinity(0)
+    assert r.env["warmup_runs"] >= fast.warmup

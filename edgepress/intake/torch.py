@@ -75,6 +75,7 @@ def module_of_program(artifact: Artifact) -> Artifact:
         format=Format.TORCH, path=None, sha256=_module_digest(module, examples),
         size_bytes=sum(p.numel() * p.element_size() for p in module.state_dict().values()),
         input_spec=artifact.input_spec, lineage=artifact.lineage, report={"name": artifact.stem}, model=TorchModel(module, examples, dims),
+        quant=artifact.quant,  # a saved quantized handle stays one
     )
 
 

@@ -17,7 +17,7 @@ from edgepress.report import summary
 
 COLUMNS = (
     "label", "recipe", "format", "target", "path", "sha256", "size_bytes", "init_ms", "first_inference_ms",
-    "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "n", "peak_rss_bytes", "max_abs", "mean_abs", "cosine",
+    "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "n", "io_p50_ms", "end_to_end_p50_ms", "peak_rss_bytes", "max_abs", "mean_abs", "cosine",
     "top1_agreement", "accuracy", "reference_accuracy", "flags", "lineage", "error",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -46,6 +46,7 @@ def _row(r: BenchResult) -> list[Any]:
         summary.label(r), art.get("recipe"), art["format"], r.target, art.get("path"), art["sha256"], art["size_bytes"],
         r.init_ms, r.first_inference_ms,
         *((lat.p50, lat.p90, lat.p99, lat.mean, lat.std, lat.n) if lat else (None,) * 6),
+        r.io_ms.p50 if r.io_ms else None, (r.end_to_end_ms or {}).get("p50"),
         r.peak_rss_bytes,
         *((drift.max_abs, drift.mean_abs, drift.cosine, drift.top1_agreement) if drift else (None,) * 4),
         r.accuracy, r.reference_accuracy, ";".join(r.flags), " > ".join(art.get("lineage", [])), r.error,

@@ -24,7 +24,7 @@ from edgepress.report.template import SCRIPT, STYLE, TEMPLATE
 
 FLAG_HELP = {
     "random_inputs": "no data was given: inputs were seeded random numbers, so drift says little about real inputs and there is no accuracy",
-    "noisy": "latency varied by more than 20% (coefficient of variation): re-run on a quieter machine before comparing",
+    "noisy": "other work took the worker's CPUs while it was timed, or the slower runs strayed far from the typical one (p90 over 1.5x p50): re-run on a quieter machine, or with fewer threads, before comparing",
     "emulated": "ran under an emulator: timings are not comparable with real hardware and are kept out of speed comparisons",
     "fallback_ops": "some operators were not delegated to the accelerated backend and run on slower fallback kernels",
     "labels_out_of_range": "some labels are not class indices of the model's output, so no accuracy is given: check the data's y",

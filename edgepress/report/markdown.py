@@ -43,6 +43,7 @@ def render_markdown(results: Sequence[BenchResult], highlights: Sequence[str] = 
     lines += ["", "**Pareto front** (size, latency, " + q_name + "): " + (", ".join(f"{md_escape(summary.label(r))} @ {md_escape(r.target)}" for r in front) or "none"), ""]
     lines += ["| artifact | target | size | p50 ms | p99 ms | " + q_name + " | flags |", "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
     lines += [_row(r) for r in results]
+    lines += ["", "p50 / p99: the runtime's inference call alone; turning float arrays into its inputs and back is `io_ms` in the results JSON."]
     counts = summary.flag_counts(results)
     if counts:
         lines += ["", "Flags: " + ", ".join(f"{md_escape(k)} x{v}" for k, v in counts.items())]

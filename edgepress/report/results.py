@@ -18,7 +18,8 @@ from edgepress.results import BenchResult, LatencyStats
 from edgepress.errors import BadInputError
 from edgepress.storage import check_writable_file, write_json_atomic
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: latency_ms is the runtime's inference call alone; io_ms and end_to_end_ms are new
+READABLE_VERSIONS = (1, 2)  # version 1 files are migrated as they are read (_from_version_1)
 ARTIFACT_KEYS = ("path", "format", "sha256", "size_bytes")  # what the reports read of every artifact
 
 
@@ -51,12 +52,25 @@ def read_results(path: str | Path) -> list[BenchResult]:
     except ValueError as exc:
         raise BadInputError(f"{path} is not JSON: {exc}") from None
     version = document.get("schema_version") if isinstance(document, dict) else None
-    if version != SCHEMA_VERSION:
-        raise BadInputError(f"{path} has schema_version {version!r}; this edgepress reads version {SCHEMA_VERSION}")
+    if version not in READABLE_VERSIONS:
+        raise BadInputError(f"{path} has schema_version {version!r}; this edgepress reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     cells = document.get("results")
     if not isinstance(cells, list):
         raise BadInputError(f"{path} does not fit results schema version {SCHEMA_VERSION}: 'results' must be a list of results, found {type(cells).__name__}")
-    return [_result(cell, i, path) for i, cell in enumerate(cells)]
+    results = [_result(cell, i, path) for i, cell in enumerate(cells)]
+    return [_from_version_1(r) for r in results] if version == 1 else results
+
+
+def _from_version_1(result: BenchResult) -> BenchResult:
+    """A version 1 result: its latency timed host arrays in and out, so it is end-to-end time.
+
+    It moves to ``end_to_end_ms`` (p50, mean); ``latency_ms`` is left empty, so an old file
+    never sits beside a new one as if both timed the inference call alone.
+    """
+    if result.latency_ms is not None:
+        result.end_to_end_ms = {"p50": result.latency_ms.p50, "mean": result.latency_ms.mean}
+        result.latency_ms = None
+    return result
 
 
 def _result(cell: Any, index: int, path: Path) -> BenchResult:
@@ -80,7 +94,7 @@ def _schema_problem(cell: Any) -> str | None:
     if not isinstance(cell.get("artifact", {}), dict):
         return "'artifact' must be an object"
     missing += [f"'artifact.{k}'" for k in ARTIFACT_KEYS if "artifact" in cell and k not in cell["artifact"]]
-    for key, cls in (("latency_ms", LatencyStats), ("drift", Drift)):
+    for key, cls in (("latency_ms", LatencyStats), ("io_ms", LatencyStats), ("drift", Drift)):
         value = cell.get(key)
         if value is not None and not isinstance(value, dict):
             return f"'{key}' must be an object or null"

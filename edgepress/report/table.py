@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 
-COLUMNS = ("artifact", "format", "target", "size", "init ms", "1st ms", "p50 ms", "p90 ms", "p99 ms", "peak RSS", "max|err|", "cosine", "top-1 agree", "vs host-cpu", "accuracy", "flags / error")
+COLUMNS = ("artifact", "format", "target", "size", "init ms", "1st ms", "p50 ms", "p90 ms", "p99 ms", "io ms", "peak RSS", "max|err|", "cosine", "top-1 agree", "vs host-cpu", "accuracy", "flags / error")
+CAPTION = "p50/p90/p99: the runtime's inference call alone; io: host arrays in and out (quantize, copy), timed apart"
+NARROW_CAPTION = "p50: the runtime's inference call alone; host arrays in and out are timed apart (--wide, results JSON io_ms)"
 # The default table fits TABLE_WIDTH terminal columns: what a reader compares first (the
 # file name shows the format). ``wide=True`` has every column; the reports have every value.
 NARROW_COLUMNS = ("artifact", "target", "size", "p50 ms", "peak RSS", "max|err|", "top-1 agree", "accuracy", "flags / error")
@@ -27,7 +29,7 @@ def results_table(results: Sequence[BenchResult], wide: bool = False) -> Table:
 
     columns = COLUMNS if wide else NARROW_COLUMNS
     rows = [dict(zip(COLUMNS, row_cells(r))) for r in results]
-    table = Table(title="edgepress bench", show_lines=False)
+    table = Table(title="edgepress bench", caption=CAPTION if wide else NARROW_CAPTION, show_lines=False)
     for column in columns:
         # the artifact names its row: shown whole, the other columns give way
         width = max((len(row[column]) for row in rows), default=None) if column == "artifact" else None
@@ -51,6 +53,7 @@ def row_cells(r: BenchResult) -> list[str]:
         _num(lat.p50 if lat else None, 3),
         _num(lat.p90 if lat else None, 3),
         _num(lat.p99 if lat else None, 3),
+        _num(r.io_ms.p50 if r.io_ms else None, 3),
         human_bytes(r.peak_rss_bytes),
         f"{drift.max_abs:.2e}" if drift else "-",
         f"{drift.cosine:.6f}" if drift else "-",

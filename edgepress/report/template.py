@@ -64,11 +64,11 @@ TEMPLATE = """<!DOCTYPE html>
 
 {% for t in target_names %}
 <h2 id="target-{{ loop.index }}">Target {{ t }}</h2>
-<table class="sortable"><thead><tr><th class="l">artifact</th><th class="l">format</th><th>size</th><th>init ms</th><th>1st ms</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>n</th><th>peak RSS</th><th>max|err|</th><th>cosine</th><th>top-1 agree</th><th>accuracy</th><th class="l">flags / error</th></tr></thead><tbody>
+<table class="sortable"><thead><tr><th class="l">artifact</th><th class="l">format</th><th>size</th><th>init ms</th><th>1st ms</th><th title="the runtime's inference call alone, inputs already in its own form">p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>n</th><th title="host arrays into the runtime's form and back (quantize, copy), timed apart; p50">io ms</th><th>peak RSS</th><th>max|err|</th><th>cosine</th><th>top-1 agree</th><th>accuracy</th><th class="l">flags / error</th></tr></thead><tbody>
 {% for r in results if r.target == t %}<tr class="{{ 'err' if r.error else '' }}">
 <td class="l">{{ label(r) }}</td><td class="l">{{ r.artifact.format }}</td><td data-v="{{ r.artifact.size_bytes }}">{{ r.artifact.size_bytes|bytes }}</td>
 <td>{{ r.init_ms|num(1) }}</td><td>{{ r.first_inference_ms|num(2) }}</td>
-<td>{{ (r.latency_ms.p50 if r.latency_ms else none)|num(3) }}</td><td>{{ (r.latency_ms.p90 if r.latency_ms else none)|num(3) }}</td><td>{{ (r.latency_ms.p99 if r.latency_ms else none)|num(3) }}</td><td>{{ r.latency_ms.n if r.latency_ms else "-" }}</td>
+<td>{{ (r.latency_ms.p50 if r.latency_ms else none)|num(3) }}</td><td>{{ (r.latency_ms.p90 if r.latency_ms else none)|num(3) }}</td><td>{{ (r.latency_ms.p99 if r.latency_ms else none)|num(3) }}</td><td>{{ r.latency_ms.n if r.latency_ms else "-" }}</td><td>{{ (r.io_ms.p50 if r.io_ms else none)|num(3) }}</td>
 <td data-v="{{ r.peak_rss_bytes or '' }}">{{ r.peak_rss_bytes|bytes }}</td>
 <td>{{ (r.drift.max_abs if r.drift else none)|sci }}</td><td>{{ (r.drift.cosine if r.drift else none)|num(6) }}</td><td>{{ (r.drift.top1_agreement if r.drift else none)|pct }}</td><td>{{ r.accuracy|pct }}</td>
 <td class="l">{% for f in r.flags %}<span class="flag">{{ f }}</span>{% endfor %}{% if r.error %}<span class="flag error">error</span> {{ r.error }}{% endif %}</td></tr>

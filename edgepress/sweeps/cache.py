@@ -15,7 +15,7 @@ from typing import Any
 
 from edgepress.storage import write_json_atomic
 
-KEY_VERSION = 2  # bump when a change to edgepress makes old cells wrong (2: .pt2 models feed quantize recipes; static-batch references)
+KEY_VERSION = 3  # bump when a change to edgepress makes old cells wrong (2: .pt2 models feed quantize recipes; static-batch references; 3: invoke-only latency)
 CELLS_DIR = "cells"
 
 

@@ -7,9 +7,16 @@ importable on Python 3.8+ with nothing but numpy and the runtime installed.
 
 Usage: python measure_worker.py REQUEST.json   (writes the JSON result to request["result"])
 
-Measurement protocol: load/init is timed on its own, then the first inference, then
-``warmup`` uncounted runs, then steady-state runs until both ``min_iters`` and
-``min_seconds`` are reached (capped by ``max_seconds``). Every steady-state sample is kept.
+Measurement protocol: load/init is timed on its own, then the first inference (host
+arrays in and out), then ``warmup`` uncounted runs, then steady-state runs until both
+``min_iters`` and ``min_seconds`` are reached (capped by ``max_seconds``). Every
+steady-state sample is kept.
+
+What is timed, as TFLite's ``benchmark_model`` and ``onnxruntime_perf_test`` time it: the
+runtime's inference call alone (``Runner.invoke``), on inputs prepared once in the
+runtime's own form (quantized ints for an integer TFLite input, torch tensors for
+ExecuTorch and torch). Turning host float arrays into that form and the outputs back
+(``Runner.prepare`` + ``Runner.finish``) is timed apart as ``io_samples_ms``.
 """
 
 from __future__ import annotations
@@ -73,6 +80,25 @@ def load_runner(fmt, path, threads, device="cpu"):
     return loaders[fmt](path, threads, device)
 
 
+class Runner:
+    """A loaded artifact in three steps: ``prepare`` host arrays into the runtime's inputs,
+    ``invoke`` the inference (the timed part), ``finish`` its outputs into host arrays.
+
+    Calling it runs all three: ``runner(list_of_arrays) -> list_of_arrays``. A GPU runner
+    carries ``device_timer(arrays) -> ms``, timed with CUDA events.
+    """
+
+    def __init__(self, prepare, invoke, finish):
+        self.prepare = prepare
+        self.invoke = invoke
+        self.finish = finish
+        self.device_timer = None
+        self.warmup_runs = 0
+
+    def __call__(self, arrays):
+        return self.finish(self.invoke(self.prepare(arrays)))
+
+
 def _load_onnx(path, threads, device):
     import onnxruntime as ort
 
@@ -86,10 +112,7 @@ def _load_onnx(path, threads, device):
     if wanted not in session.get_providers():
         raise RuntimeError("onnxruntime could not enable %s (available: %s); install onnxruntime-gpu with a matching CUDA/TensorRT" % (wanted, ", ".join(ort.get_available_providers())))
     names = [i.name for i in session.get_inputs()]
-
-    def run(arrays):
-        return session.run(None, dict(zip(names, arrays)))
-
+    run = Runner(lambda arrays: dict(zip(names, arrays)), lambda feed: session.run(None, feed), list)
     name = "onnxruntime" if kind == "cpu" else "onnxruntime (%s)" % wanted
     return run, name, ort.__version__
 
@@ -119,16 +142,17 @@ def _load_tflite(path, threads, device):
     inputs = interpreter.get_input_details()
     outputs = interpreter.get_output_details()
 
-    def run(arrays):
+    def prepare(arrays):  # into the interpreter's own input buffers, quantized where the file wants ints
         for detail, array in zip(inputs, arrays):
             if tuple(detail["shape"]) != tuple(array.shape):
                 interpreter.resize_tensor_input(detail["index"], array.shape)
                 interpreter.allocate_tensors()
             interpreter.set_tensor(detail["index"], _quantize(np, array, detail))
-        interpreter.invoke()
+
+    def finish(_):
         return [_dequantize(np, interpreter.get_tensor(d["index"]), d) for d in outputs]
 
-    return run, runtime, _version(runtime.replace("-", "_"))
+    return Runner(prepare, lambda _: interpreter.invoke(), finish), runtime, _version(runtime.replace("-", "_"))
 
 
 def _quantize(np, array, detail):
@@ -155,10 +179,7 @@ def _load_executorch(path, threads, device):
     _set_executorch_threads(threads)
     program = Runtime.get().load_program(path)
     method = program.load_method("forward")
-
-    def run(arrays):
-        return [o.detach().numpy() for o in method.execute([torch.from_numpy(a) for a in arrays])]
-
+    run = Runner(lambda arrays: [torch.from_numpy(a) for a in arrays], method.execute, lambda out: [o.detach().numpy() for o in out])
     return run, "executorch", _version("executorch")
 
 
@@ -221,9 +242,7 @@ def _torch_call(torch, module, device):
         with torch.inference_mode():
             return module(*tensors)
 
-    def run(arrays):
-        return [o.detach().float().cpu().numpy() for o in flatten_outputs(forward(stage(arrays)))]
-
+    run = Runner(stage, forward, lambda out: [o.detach().float().cpu().numpy() for o in flatten_outputs(out)])
     if kind == "cuda":
         run.device_timer = _cuda_timer(torch, stage, forward)
     return run
@@ -279,10 +298,15 @@ def _ms_since(start_ns):
 
 
 def steady_state(run, feed, warmup, min_iters, min_seconds, max_seconds):
-    """Warm up (uncounted), then time runs until both minimums are met or time is up."""
-    for _ in range(warmup):
-        run(feed)
-    timer = getattr(run, "device_timer", None)
+    """Warm up (uncounted), then time the inference call until both minimums are met or time is up.
+
+    The inputs are prepared once (``Runner.prepare``), as benchmark tools feed them; a GPU
+    runner's CUDA-event timer is used where it has one.
+    """
+    timer = run.device_timer
+    prepared = run.prepare(feed) if timer is None else None
+    call = (lambda: timer(feed)) if timer is not None else (lambda: run.invoke(prepared))
+    run.warmup_runs = warm_up(call, warmup, max_seconds / 4)
     samples = []
     start = time.perf_counter()
     while True:
@@ -290,11 +314,120 @@ def steady_state(run, feed, warmup, min_iters, min_seconds, max_seconds):
             samples.append(timer(feed))
         else:
             t0 = time.perf_counter_ns()
-            run(feed)
+            run.invoke(prepared)
             samples.append(_ms_since(t0))
         elapsed = time.perf_counter() - start
         if (len(samples) >= min_iters and elapsed >= min_seconds) or elapsed >= max_seconds:
             return samples
+
+
+WARMUP_CHUNK = 5  # runs per warm-up chunk
+WARMUP_STABLE = 0.10  # warm-up ends when a chunk's median is within 10% of the one before
+WARMUP_MAX_CHUNKS = 20
+
+
+def warm_up(call, warmup, max_seconds):
+    """``warmup`` runs, then chunks of runs until their median settles; returns the runs done.
+
+    Caches, lazy allocations and CPU frequency settle at different speeds per runtime and
+    model: a fixed count either wastes time or times a cold model.
+    """
+    for _ in range(warmup):
+        call()
+    done, before = warmup, None
+    start = time.perf_counter()
+    for _ in range(WARMUP_MAX_CHUNKS):
+        chunk = []
+        for _ in range(WARMUP_CHUNK):
+            t0 = time.perf_counter_ns()
+            call()
+            chunk.append(_ms_since(t0))
+        done += WARMUP_CHUNK
+        median = sorted(chunk)[WARMUP_CHUNK // 2]
+        if before is not None and abs(median - before) <= WARMUP_STABLE * before or time.perf_counter() - start > max_seconds:
+            break
+        before = median
+    return done
+
+
+def pin_threads(threads):
+    """Pin this worker to the ``threads`` least busy CPUs it may use; returns them (None: not pinned).
+
+    Only when it runs fewer threads than it has CPUs: the scheduler then cannot move its
+    threads between cores (and their caches) mid-measurement, and a core another job keeps
+    busy is left to that job.
+    """
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return None
+    if threads >= len(allowed):
+        return None
+    busy = _busy_share(allowed)
+    chosen = sorted(sorted(allowed, key=lambda cpu: (busy.get(cpu, 0.0), cpu))[:threads])
+    try:
+        os.sched_setaffinity(0, chosen)
+    except OSError:
+        return None
+    return chosen
+
+
+def _busy_share(cpus, seconds=0.1):
+    """Each CPU's busy share over ``seconds``, from two reads of /proc/stat (empty if unreadable)."""
+
+    def read():
+        ticks = {}
+        for line in (_read("/proc/stat") or "").splitlines():
+            name, _, rest = line.partition(" ")
+            if name.startswith("cpu") and name[3:].isdigit():
+                values = [int(v) for v in rest.split()]
+                ticks[int(name[3:])] = (sum(values) - values[3] - (values[4] if len(values) > 4 else 0), sum(values))
+        return ticks
+
+    first = read()
+    time.sleep(seconds)
+    second = read()
+    share = {}
+    for cpu in cpus:
+        if cpu in first and cpu in second and second[cpu][1] > first[cpu][1]:
+            share[cpu] = (second[cpu][0] - first[cpu][0]) / float(second[cpu][1] - first[cpu][1])
+    return share
+
+
+def _usage():
+    """(wall clock, this process's CPU seconds, involuntary context switches of all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return time.perf_counter(), usage.ru_utime + usage.ru_stime, usage.ru_nivcsw
+
+
+def _contention(before, after):
+    """How much other work took this worker's CPUs while it was being timed.
+
+    ``preemptions_per_s``: the kernel switched a runnable thread of this worker out for
+    another task (involuntary context switches). A worker alone on its cores sees a few
+    per second; one sharing a core with a busy process sees about a hundred (measured on
+    a 2-core x86 VM: 1-4 idle, 84-125 beside one or two busy loops). ``cpu_busy``: CPU
+    seconds of this process per second of wall clock (1.0: one core busy throughout).
+    """
+    wall = max(after[0] - before[0], 1e-9)
+    return {"preemptions_per_s": (after[2] - before[2]) / wall, "cpu_busy": (after[1] - before[1]) / wall}
+
+
+def io_samples(run, feed, count, max_seconds):
+    """``count`` timings of the host side of one run: inputs into the runtime's form, outputs back.
+
+    What a caller that holds float arrays pays on top of the inference (quantizing a TFLite
+    int8 input, numpy <-> torch, ...); reported as ``io_ms`` beside the invoke-only latency.
+    """
+    out = run.invoke(run.prepare(feed))
+    samples = []
+    start = time.perf_counter()
+    while len(samples) < count and time.perf_counter() - start < max_seconds:
+        t0 = time.perf_counter_ns()
+        run.prepare(feed)
+        run.finish(out)
+        samples.append(_ms_since(t0))
+    return samples
 
 
 def run_batched(run, arrays, batch_size, pad=True):
@@ -335,8 +468,12 @@ def flatten_outputs(out):
     return [out]
 
 
+# /proc/cpuinfo names of the instructions INT8 kernels use -> the names the results carry.
+INT8_FEATURES = {"avx2": "avx2", "avx512_vnni": "avx512_vnni", "avx_vnni": "avx_vnni", "amx_int8": "amx_int8", "asimddp": "dotprod", "i8mm": "i8mm"}
+
+
 def cpu_facts():
-    """CPU model and ISA flags from /proc/cpuinfo (x86 'flags', ARM 'Features')."""
+    """CPU model and ISA flags from /proc/cpuinfo (x86 'flags', ARM 'Features'), and the INT8 ones by name."""
     facts = {"machine": platform.machine(), "logical_cores": os.cpu_count()}
     try:
         with open("/proc/cpuinfo") as handle:
@@ -350,6 +487,7 @@ def cpu_facts():
             facts["model"] = value.strip()
         elif key in ("flags", "features") and "flags" not in facts:
             facts["flags"] = value.split()
+    facts["int8_features"] = [name for flag, name in INT8_FEATURES.items() if flag in facts.get("flags", ())]
     return facts
 
 
@@ -403,7 +541,7 @@ def gpu_facts():
 def timing_method(run):
     if getattr(run, "device_timer", None) is not None:
         return "CUDA events around each forward pass (inputs already on the GPU), after torch.cuda.synchronize()"
-    return "wall clock (time.perf_counter_ns) around each run, host arrays in and out"
+    return "wall clock (time.perf_counter_ns) around the runtime's inference call, inputs prepared once in its own form; host conversion apart (io_ms)"
 
 
 def environment(runtime, runtime_version, device="cpu", run=None):
@@ -432,6 +570,7 @@ def measure(request):
     with np.load(request["inputs"]) as data:
         arrays = [data["in_%d" % i] for i in range(len(data.files))]
     import_ms = import_runtime(request["format"])
+    pinned = pin_threads(request["threads"]) if request.get("device", "cpu") == "cpu" else None
     rss_before = rss_bytes()
     t0 = time.perf_counter_ns()
     device = request.get("device", "cpu")
@@ -441,9 +580,12 @@ def measure(request):
     t0 = time.perf_counter_ns()
     run(feed)
     first_ms = _ms_since(t0)
-    samples = []
+    samples, io, contention = [], [], None
     if request["min_iters"] > 0:
+        before = _usage()
         samples = steady_state(run, feed, request["warmup"], request["min_iters"], request["min_seconds"], request["max_seconds"])
+        contention = _contention(before, _usage())
+        io = io_samples(run, feed, len(samples), request["max_seconds"]) if run.device_timer is None else []
     outputs = run_batched(run, arrays, request.get("eval_batch_size") or request["batch_size"])
     np.savez(request["outputs"], **{"out_%d" % i: o for i, o in enumerate(outputs)})
     return {
@@ -451,10 +593,12 @@ def measure(request):
         "init_ms": init_ms,
         "first_inference_ms": first_ms,
         "samples_ms": samples,
+        "io_samples_ms": io,
+        "contention": contention,
         "peak_rss_bytes": rss_bytes(),
         "rss_before_load_bytes": rss_before,
         "peak_rss_method": PEAK_RSS_METHOD,
-        "env": environment(runtime, version, device, run),
+        "env": dict(environment(runtime, version, device, run), cpu_affinity=pinned, warmup_runs=run.warmup_runs),
         "error": None,
     }
 
