@@ -56,8 +56,8 @@ def read_results(path: str | Path) -> list[BenchResult]:
         raise BadInputError(f"{path} has schema_version {version!r}; this edgepress reads versions {', '.join(map(str, READABLE_VERSIONS))}")
     cells = document.get("results")
     if not isinstance(cells, list):
-        raise BadInputError(f"{path} does not fit results schema version {SCHEMA_VERSION}: 'results' must be a list of results, found {type(cells).__name__}")
-    results = [_result(cell, i, path) for i, cell in enumerate(cells)]
+        raise BadInputError(f"{path} does not fit results schema version {version}: 'results' must be a list of results, found {type(cells).__name__}")
+    results = [_result(cell, i, path, version) for i, cell in enumerate(cells)]
     return [_from_version_1(r) for r in results] if version == 1 else results
 
 
@@ -73,7 +73,7 @@ def _from_version_1(result: BenchResult) -> BenchResult:
     return result
 
 
-def _result(cell: Any, index: int, path: Path) -> BenchResult:
+def _result(cell: Any, index: int, path: Path, version: int) -> BenchResult:
     """One result, refused with the missing or malformed field named (docs/results-schema.md)."""
     problem = _schema_problem(cell)
     if problem is None:
@@ -82,7 +82,7 @@ def _result(cell: Any, index: int, path: Path) -> BenchResult:
         except (TypeError, ValueError, AttributeError) as exc:
             problem = str(exc)
     raise BadInputError(
-        f"{path}: result {index} does not fit results schema version {SCHEMA_VERSION}: {problem}; "
+        f"{path}: result {index} does not fit results schema version {version}: {problem}; "
         "use a file written by edgepress bench --json, demo or sweep"
     )
 

@@ -206,7 +206,7 @@ def test_results_of_the_wrong_schema_name_the_missing_field(cli, tiny, tmp_path)
     del document["results"][0]["target"]
     del document["results"][0]["latency_ms"]["p50"]
     (tmp_path / "bad.json").write_text(json.dumps(document))
-    _refused(cli("report", "bad.json", "--md", "r.md"), "result 0", "schema version 1", "missing 'target', 'latency_ms.p50'")
+    _refused(cli("report", "bad.json", "--md", "r.md"), "result 0", "schema version 2", "missing 'target', 'latency_ms.p50'")
     (tmp_path / "list.json").write_text(json.dumps({"schema_version": 1, "results": {"a": 1}}))
     _refused(cli("report", "list.json", "--md", "r.md"), "'results' must be a list")
     assert not (tmp_path / "r.md").exists()
