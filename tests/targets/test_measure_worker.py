@@ -41,7 +41,7 @@ def test_steady_state_times_the_inference_call_and_io_apart():
     feed = [np.ones((2, 64), dtype=np.float32)]
     samples = measure_worker.steady_state(run, feed, warmup=1, min_iters=5, min_seconds=0.0, max_seconds=5.0)
     io = measure_worker.io_samples(run, feed, 3, max_seconds=5.0)
-    assert len(samples) >= 5 and max(samples) < 1000 * SLOW_HOST_SIDE_S / 2  # the 20 ms preparation is outside
+    assert len(samples) >= 5 and sorted(samples)[len(samples) // 2] < 1000 * SLOW_HOST_SIDE_S / 2  # the 20 ms preparation is outside
     assert len(io) == 3 and min(io) >= 1000 * SLOW_HOST_SIDE_S  # ... and inside the io timing
     assert run(feed)[0].tolist() == [64.0, 64.0]  # called whole, it runs all three steps
 
