@@ -237,12 +237,22 @@ def median(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def _repo_relative(path: Path | None) -> str:
+    """The artifact's path from the repository root: the results file names no machine's folders."""
+    if path is None:
+        return ""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT.parent))
+    except ValueError:
+        return Path(path).name
+
+
 def row(cell: Cell, threads: int) -> dict[str, Any]:
     ours, bare = median(cell.edgepress_ms), median(cell.bare_ms)
     ratio = ours / bare if ours and bare else None
     paired = [a / b for a, b in zip(cell.edgepress_ms, cell.bare_ms) if a and b]
     return {
-        "model": cell.model, "precision": cell.precision, "format": cell.fmt, "threads": threads, "artifact": str(cell.artifact.path),
+        "model": cell.model, "precision": cell.precision, "format": cell.fmt, "threads": threads, "artifact": _repo_relative(cell.artifact.path),
         "edgepress_p50_ms": ours, "bare_p50_ms": bare, "ratio": ratio, "within_target": ratio is not None and TARGET[0] <= ratio <= TARGET[1],
         "paired_ratio_median": statistics.median(paired) if paired else None,  # per-round ratios: robust to drift between rounds
         "edgepress_p50_rounds_ms": cell.edgepress_ms, "bare_p50_rounds_ms": cell.bare_ms,
