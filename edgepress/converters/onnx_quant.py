@@ -103,7 +103,7 @@ def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names:
     check_quantizable(src)
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}
     act = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8, "int16": QuantType.QInt16}[opts.activations]
-    extra = {"CalibPercentile": opts.percentile, **opts.extra} if opts.method == "percentile" else dict(opts.extra)
+    extra = dict(opts.extra)
     with tempfile.TemporaryDirectory(prefix="edgepress-quant-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         note = preprocess(src, pre)
@@ -111,17 +111,32 @@ def quantize_static(src: Path, dst: Path, inputs: tuple[np.ndarray, ...], names:
         leading = leading_convs(graph) if opts.leading_float else []
         seven_bit = input_layer_weights(graph, skip=frozenset(leading)) if opts.input_layers_7bit and opts.activations == "uint8" else []
         extra = {**extra, "TensorQuantOverrides": {**{w: [{"reduce_range": True}] for w in seven_bit}, **extra.get("TensorQuantOverrides", {})}}
+        reader, cache = ort_reader(inputs, names, static_batch(graph)), None
+        if opts.method == "percentile":  # ORT's own percentile calibrator holds every activation in memory
+            runs = -(-int(inputs[0].shape[0]) // static_batch(graph))
+            reader, cache = None, _percentile_cache(pre, reader, runs, opts.percentile, Path(tmp))
         with contextlib.redirect_stdout(io.StringIO()):  # ORT's histogram calibrators print progress to stdout
             ort_static(
-                str(pre), str(dst), ort_reader(inputs, names, static_batch(graph)), quant_format=QuantFormat.QDQ, per_channel=opts.per_channel,
+                str(pre), str(dst), reader, quant_format=QuantFormat.QDQ, per_channel=opts.per_channel,
                 activation_type=act, weight_type=QuantType.QInt8, calibrate_method=methods[opts.method],
-                nodes_to_exclude=[*opts.keep_float, *leading] or None, extra_options=extra,
+                nodes_to_exclude=[*opts.keep_float, *leading] or None, extra_options=extra, calibration_cache_path=cache,
             )
         report = {"quantizer": "onnxruntime quantize_static (QDQ)", **opts.to_dict(), "weights": "int8", "samples": int(inputs[0].shape[0])}
         report["weights_7bit"], report["float_ops"] = seven_bit, leading
         report["sensitivity"] = sensitivity(pre, dst, inputs, names)
     report["names_compacted_bytes"] = compact_names(dst)
     return report | ({"note": note} if note else {})
+
+
+def _percentile_cache(model: Path, reader: Any, runs: int, percentile: float, tmp: Path) -> Path:
+    """Streamed percentile ranges (``onnx_calibration``) written as ORT's calibration cache."""
+    from onnxruntime.quantization.calibrate import save_tensors_data
+
+    from edgepress.converters.onnx_calibration import percentile_ranges
+
+    cache = tmp / "ranges.json"
+    save_tensors_data(percentile_ranges(model, iter(reader.get_next, None), runs, percentile), cache)
+    return cache
 
 
 def static_batch(graph: Any) -> int:
@@ -192,7 +207,9 @@ def sensitivity(float_path: Path, qdq_path: Path, inputs: tuple[np.ndarray, ...]
 
     ``local_sqnr_db`` is the error one layer's own quantization adds (its float output
     against that output quantized); ``sqnr_db`` is the accumulated error at that layer
-    (float model against quantized model). Uses ORT's ``qdq_loss_debug``.
+    (float model against quantized model). ORT's ``qdq_loss_debug`` pairs the tensors;
+    its SQNR over all samples is summed here one sample at a time, since collecting every
+    activation of both models first took 2.2 GB on MobileNetV2.
     """
     from onnxruntime.quantization import qdq_loss_debug as dbg
 
@@ -201,18 +218,57 @@ def sensitivity(float_path: Path, qdq_path: Path, inputs: tuple[np.ndarray, ...]
         aug_f, aug_q = Path(tmp) / "f.onnx", Path(tmp) / "q.onnx"
         dbg.modify_model_output_intermediate_tensors(str(float_path), str(aug_f), save_as_external_data=False)
         dbg.modify_model_output_intermediate_tensors(str(qdq_path), str(aug_q), save_as_external_data=False)
-        batch = static_batch(_graph(float_path))
-        float_acts = dbg.collect_activations(str(aug_f), ort_reader(few, names, batch))
-        qdq_acts = dbg.collect_activations(str(aug_q), ort_reader(few, names, batch))
-        errors = dbg.compute_activation_error(dbg.create_activation_matching(qdq_acts, float_acts))
+        float_run, qdq_run = _activations(aug_f), _activations(aug_q)
+        sums: dict[str, dict[str, np.ndarray]] = {}
+        for batch in batches(few, static_batch(_graph(float_path))):
+            feed = dict(zip(names, batch))
+            matched = dbg.create_activation_matching(qdq_run(feed), float_run(feed))
+            for tensor, errors in dbg.compute_activation_error(matched, err_func=_squares).items():
+                for kind, pair in errors.items():
+                    sums.setdefault(tensor, {})[kind] = sums.get(tensor, {}).get(kind, 0) + pair
         producers = _producers(float_path)
     rows = [
-        {"layer": producers[t][1], "op": producers[t][0], "tensor": t, "sqnr_db": _db(e.get("xmodel_err")), "local_sqnr_db": _db(e.get("qdq_err"))}
-        for t, e in errors.items() if t in producers
+        {"layer": producers[t][1], "op": producers[t][0], "tensor": t, "sqnr_db": _sqnr(e.get("xmodel_err")), "local_sqnr_db": _sqnr(e.get("qdq_err"))}
+        for t, e in sums.items() if t in producers
     ]
     # ORT returns the tensors in set order (it changes from run to run): ties go to graph order.
     order = {t: i for i, t in enumerate(producers)}
     return sorted(rows, key=lambda r: (_or_top(r["local_sqnr_db"]), _or_top(r["sqnr_db"]), order[r["tensor"]]))
+
+
+def _activations(augmented: Path) -> Any:
+    """A function from one feed to ``{tensor: [array]}``, as ``qdq_loss_debug.collect_activations`` returns
+    for one batch (its session is made once; graph optimisations off, as there, so QDQ pairs stay)."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import qdq_loss_debug as dbg
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(augmented), options, providers=["CPUExecutionProvider"])
+    suffix = dbg._TENSOR_SAVE_POSTFIX  # how ORT marks the tensors it exposed
+    outputs = [o.name for o in session.get_outputs()]
+    return lambda feed: {n[: -len(suffix)]: [v] for n, v in zip(outputs, session.run(None, feed)) if n.endswith(suffix)}
+
+
+def _squares(x: list[np.ndarray], y: list[np.ndarray]) -> np.ndarray:
+    """The two sums behind ORT's SQNR over a batch: ``[sum x^2, sum (x - y)^2]``."""
+    import numpy as np
+
+    left, right = np.concatenate(x).ravel(), np.concatenate(y).ravel()
+    diff = left - right
+    return np.array([np.dot(left, left), np.dot(diff, diff)], np.float64)
+
+
+def _sqnr(sums: np.ndarray | None) -> float | None:
+    """ORT's ``compute_signal_to_quantization_noice_ratio`` from the summed squares, rounded."""
+    import math
+    import sys
+
+    if sums is None:
+        return None
+    eps = sys.float_info.epsilon  # numpy's finfo("float").eps, the floor ORT puts under both norms
+    ratio = max(math.sqrt(sums[0]), eps) / max(math.sqrt(sums[1]), eps)
+    return _db(20 * math.log10(ratio))
 
 
 def _or_top(db: float | None) -> float:
