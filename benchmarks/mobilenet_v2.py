@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT.parent))
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry", "retina", "camera", "coins", "moon", "grass", "gravel", "brick", "cat", "clock")
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CONFIDENT = 0.5
-FORMATS = ("onnx", "tflite")
+FORMATS = ("onnx", "tflite", "executorch")
 
 
 def mobilenet_v2() -> Any:

@@ -60,12 +60,30 @@ _ALIASES = {f.value: f for f in Format} | {"pte": Format.EXECUTORCH, "torchscrip
 
 
 @dataclass(frozen=True)
+class StoredAs:
+    """A quantized integer input as the file takes it: real value = (q - zero_point) * scale."""
+
+    dtype: str
+    scale: float
+    zero_point: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dtype": self.dtype, "scale": self.scale, "zero_point": self.zero_point}
+
+
+@dataclass(frozen=True)
 class TensorSpec:
-    """One model input: its name, shape (str entries are dynamic) and numpy dtype name."""
+    """One model input: its name, shape (str entries are dynamic) and numpy dtype name.
+
+    ``dtype`` is what callers feed. ``stored`` is set when the file itself takes something
+    else: an INT8 ``.tflite`` whose input is int8 with a scale and zero point takes float
+    arrays from edgepress's runners, which quantize them with the file's own parameters.
+    """
 
     name: str
     shape: tuple[Dim, ...]
     dtype: str = "float32"
+    stored: StoredAs | None = None
 
     @property
     def is_dynamic(self) -> bool:
@@ -76,7 +94,13 @@ class TensorSpec:
         return tuple(d if isinstance(d, int) else (batch if i == 0 else 1) for i, d in enumerate(self.shape))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+        stored = {"stored": self.stored.to_dict()} if self.stored else {}  # absent when none: older records read the same
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, **stored}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
+        stored = data.get("stored")
+        return cls(data["name"], tuple(data["shape"]), data["dtype"], StoredAs(**stored) if stored else None)
 
 
 @dataclass(frozen=True)
@@ -123,7 +147,7 @@ class InputSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InputSpec:
-        tensors = tuple(TensorSpec(t["name"], tuple(t["shape"]), t["dtype"]) for t in data["tensors"])
+        tensors = tuple(TensorSpec.from_dict(t) for t in data["tensors"])
         return cls(tensors, data.get("layout"))
 
 

@@ -321,7 +321,10 @@ def _from_batches(batches: list[Any], spec: InputSpec) -> EvalData:
 
 # -- calibration samples, stored once by content for every backend ----------------------
 
-DEFAULT_CALIBRATION_SAMPLES = 128
+# Measured on MobileNetV2 (ONNX static INT8, 99.99th percentile, top-1 agreement with FP32 on
+# the confident crops of two 500-crop sets): 128 samples 96.7% / 96.9%, 256 98.6% / 98.7%,
+# 300 98.6% / 99.1%, 512 98.6% / 97.8%. Streamed calibration made 256 cost 18 s there.
+DEFAULT_CALIBRATION_SAMPLES = 256
 
 
 def calibration_inputs(data: Any, spec: InputSpec, count: int = DEFAULT_CALIBRATION_SAMPLES, seed: int = 0) -> EvalData:

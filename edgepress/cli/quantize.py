@@ -9,6 +9,7 @@ import typer
 
 from edgepress.cli.common import VerboseOption, cli_errors, console, err_console, escape, split_list, step
 from edgepress.cli.intake import FactoryOption, InputShapeOption, WeightsOption, model_from_args
+from edgepress.data import DEFAULT_CALIBRATION_SAMPLES
 from edgepress.errors import BadInputError
 
 MODE_HELP = "int8 (static, calibrated), int8_dynamic, fp16, int16x8 (16-bit activations, 8-bit weights), qat (trains on --data with labels)"
@@ -19,7 +20,7 @@ def command(
     model: Annotated[Optional[Path], typer.Argument(help="Model file: .onnx, .pt2, TorchScript .pt, .keras, .h5, SavedModel folder.")] = None,
     mode: Annotated[str, typer.Option("--mode", help=MODE_HELP)] = "int8",
     data: Annotated[Optional[Path], typer.Option("--data", help="Calibration samples: .npz (x, optional y) or .npy. Without it: seeded random inputs, flagged.")] = None,
-    samples: Annotated[int, typer.Option("--samples", help="Calibration samples to use (at most).")] = 128,
+    samples: Annotated[int, typer.Option("--samples", help="Calibration samples to use (at most).")] = DEFAULT_CALIBRATION_SAMPLES,
     method: Annotated[str, typer.Option("--method", help="Activation ranges on ONNX: percentile (99.99th, the default), minmax or entropy.")] = "percentile",
     activations: Annotated[str, typer.Option("--activations", help="uint8 (ORT's fast path) or int8.")] = "uint8",
     per_tensor: Annotated[bool, typer.Option("--per-tensor", help="One scale per weight tensor instead of per channel.")] = False,

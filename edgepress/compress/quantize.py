@@ -225,7 +225,7 @@ def quantize(
     calibration: Any = None,
     *,
     out_dir: str | Path = "out",
-    samples: int = 128,
+    samples: int = DEFAULT_CALIBRATION_SAMPLES,
     seed: int = 0,
     method: str = "percentile",
     per_channel: bool = True,

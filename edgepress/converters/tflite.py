@@ -98,11 +98,15 @@ class ConvertTflite:
 
 
 def declared_integers(spec: InputSpec, path: Path) -> InputSpec:
-    """``spec`` with each integer input's dtype as the file declares it (litert-torch makes int64 ids int32)."""
+    """``spec`` with each integer input's dtype as the file declares it (litert-torch makes int64 ids int32),
+    and each float input the file stores quantized marked with its integer type, scale and zero point."""
     from edgepress.targets.signature import read_input_spec
 
-    declared = read_input_spec(path, Format.TFLITE).dtypes
-    tensors = tuple(replace(t, dtype=d) if t.dtype.startswith(("int", "uint")) and d.startswith(("int", "uint")) else t for t, d in zip(spec.tensors, declared))
+    declared = read_input_spec(path, Format.TFLITE).tensors
+    tensors = tuple(
+        replace(t, dtype=d.dtype) if t.dtype.startswith(("int", "uint")) and d.dtype.startswith(("int", "uint")) else replace(t, stored=d.stored)
+        for t, d in zip(spec.tensors, declared)
+    )
     return replace(spec, tensors=tensors)
 
 

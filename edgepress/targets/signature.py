@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgepress.artifact import Format, InputSpec, TensorSpec
+from edgepress.artifact import Format, InputSpec, StoredAs, TensorSpec
 from edgepress.errors import ModelLoadError
 from edgepress.layouts import guess_layout
 from edgepress.targets.runtimes import missing_runtime_reason
@@ -28,11 +28,23 @@ def read_input_spec(path: Path, fmt: Format) -> InputSpec:
 
 
 def _tflite_spec(path: Path) -> tuple[TensorSpec, ...]:
-    import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
     details = Interpreter(model_path=str(path)).get_input_details()
-    return tuple(TensorSpec(d["name"], tuple(int(v) for v in d["shape"]), np.dtype(d["dtype"]).name) for d in details)
+    return tuple(_tflite_tensor(d) for d in details)
+
+
+def _tflite_tensor(detail: dict[str, Any]) -> TensorSpec:
+    """A quantized integer input (a scale set) reads as float32 stored as that integer type:
+    the runners quantize float arrays into it; token ids (no scale) stay integers."""
+    import numpy as np
+
+    dtype = np.dtype(detail["dtype"])
+    shape = tuple(int(v) for v in detail["shape"])
+    scale, zero_point = detail["quantization"]
+    if dtype.kind in "iu" and scale:
+        return TensorSpec(detail["name"], shape, "float32", StoredAs(dtype.name, float(scale), int(zero_point)))
+    return TensorSpec(detail["name"], shape, dtype.name)
 
 
 # c10::ScalarType codes as ExecuTorch's MethodMeta reports them

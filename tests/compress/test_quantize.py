@@ -204,6 +204,25 @@ def test_torch_handle_tflite_is_int8_from_ai_edge_quantizer(torch_model, tmp_pat
     assert np.abs(_run_tflite(made.path, x) - ref).max() < 0.1 * np.abs(ref).max()
 
 
+def test_an_int8_tflite_input_records_what_the_file_takes(tmp_path):
+    """The file takes int8 with its own scale and zero point; callers still feed float32, which the runners quantize."""
+    import torch
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgepress.digits import digits_cnn, load_digits_split
+
+    split = load_digits_split()
+    model = edgepress.from_torch(digits_cnn(width=8).eval(), torch.from_numpy(split.x_test[:1]), name="digits_w8")
+    (made,) = edgepress.convert(edgepress.quantize(model, "int8", calibration=split.x_train[:16]), ["tflite"], out_dir=tmp_path)
+    (detail,) = Interpreter(model_path=str(made.path)).get_input_details()
+    (tensor,) = made.input_spec.tensors
+    assert detail["dtype"] == np.int8 and tensor.dtype == "float32"
+    assert (tensor.stored.dtype, tensor.stored.scale, tensor.stored.zero_point) == ("int8", pytest.approx(detail["quantization"][0]), detail["quantization"][1])
+    assert edgepress.load(made.path).input_spec.tensors[0].stored == tensor.stored  # the file read back says the same
+    (result,) = edgepress.bench([made], target="host-cpu", reference=model, data=(split.x_test[:20], split.y_test[:20]))
+    assert result.error is None and result.accuracy is not None and result.accuracy > 0
+
+
 @pytest.mark.slow
 def test_leading_convs_stay_float_while_a_small_share_of_the_weights(torch_model, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
