@@ -91,7 +91,7 @@ TEMPLATE = """<!DOCTYPE html>
 {% set rep = r.artifact.report or {} %}
 {% for key, value in rep.items() %}{% if value is mapping %}<details{{ " open" if key in open_keys }}><summary>{{ key }} ({{ value|length }})</summary><table><tbody>{% for k, v in value.items() %}<tr><td class="l mono">{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}</tbody></table></details>
 {% else %}<div><span class="meta">{{ key }}:</span> {{ value if value is string else value|tojson }}</div>{% endif %}{% endfor %}
-{% for t in r.artifact.input_spec.tensors if r.artifact.input_spec %}<div><span class="meta">input</span> <code>{{ t.name }}</code> {{ t.shape|join("x") }} {{ t.dtype }}{% if t.stored %} (the file takes {{ t.stored.dtype }}: scale {{ "%.4g"|format(t.stored.scale) }}, zero point {{ t.stored.zero_point }}){% endif %}</div>{% endfor %}
+{% for t in r.artifact.input_spec.tensors if r.artifact.input_spec %}<div><span class="meta">input</span> <code>{{ t.name }}</code> {{ t.shape|join("x") }} {{ t.dtype }}{% if t.stored is defined and t.stored %} (the file takes {{ t.stored.dtype }}: scale {{ "%.4g"|format(t.stored.scale) }}, zero point {{ t.stored.zero_point }}){% endif %}</div>{% endfor %}
 </div>{% endfor %}
 
 <h2 id="environment">Environment</h2>

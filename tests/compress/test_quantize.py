@@ -221,6 +221,9 @@ def test_an_int8_tflite_input_records_what_the_file_takes(tmp_path):
     assert edgepress.load(made.path).input_spec.tensors[0].stored == tensor.stored  # the file read back says the same
     (result,) = edgepress.bench([made], target="host-cpu", reference=model, data=(split.x_test[:20], split.y_test[:20]))
     assert result.error is None and result.accuracy is not None and result.accuracy > 0
+    from edgepress.report.html import render_html
+
+    assert f"(the file takes int8: scale {tensor.stored.scale:.4g}, zero point {tensor.stored.zero_point})" in render_html([result])
 
 
 @pytest.mark.slow
