@@ -224,8 +224,9 @@ def sensitivity(float_path: Path, qdq_path: Path, inputs: tuple[np.ndarray, ...]
             feed = dict(zip(names, batch))
             matched = dbg.create_activation_matching(qdq_run(feed), float_run(feed))
             for tensor, errors in dbg.compute_activation_error(matched, err_func=_squares).items():
+                slot = sums.setdefault(tensor, {})
                 for kind, pair in errors.items():
-                    sums.setdefault(tensor, {})[kind] = sums.get(tensor, {}).get(kind, 0) + pair
+                    slot[kind] = slot.get(kind, 0) + pair
         producers = _producers(float_path)
     rows = [
         {"layer": producers[t][1], "op": producers[t][0], "tensor": t, "sqnr_db": _sqnr(e.get("xmodel_err")), "local_sqnr_db": _sqnr(e.get("qdq_err"))}
