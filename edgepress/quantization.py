@@ -47,6 +47,15 @@ class Mode(enum.Enum):
     INT8_DYNAMIC = "int8_dynamic"  # int8 weights, activations quantized at run time
     FP16 = "fp16"  # float16 weights
     QAT = "qat"  # the model was trained with fake quantization: it holds its own ranges
+    INT4 = "int4"  # weight-only 4-bit in blocks of ``group_size`` (language models); embeddings and LM head int8
+    INT8_WEIGHT = "int8_weight"  # weight-only 8-bit in blocks of ``group_size`` (language models)
+
+
+class WeightMethod(enum.Enum):
+    """How weight-only blocks are rounded (language models)."""
+
+    RTN = "rtn"  # round to nearest, asymmetric per block
+    HQQ = "hqq"  # half-quadratic quantization: scales and zero points optimised per block, no data
 
 
 class Calibration(enum.Enum):
@@ -94,6 +103,12 @@ class QuantSpec:
     leading_float: bool = True  # the first convs stay float while tiny (ONNX; see onnx_quant)
     data: DataRef | None = None  # the calibration samples (PT2E traces dynamic INT8 with them too)
     training: Training | None = None  # Mode.QAT only
+    group_size: int = 32  # weight-only modes: weights per block sharing a scale
+    weight_method: WeightMethod = WeightMethod.RTN  # weight-only modes
+
+    @property
+    def weight_only(self) -> bool:
+        return self.mode in (Mode.INT4, Mode.INT8_WEIGHT)
 
     @property
     def int16(self) -> bool:
@@ -107,6 +122,8 @@ class QuantSpec:
             clip = {"percentile": self.percentile} if self.calibration is Calibration.PERCENTILE else {}
             out |= {"method": self.calibration.value, **clip, "activations": self.activations.value, "keep_float": list(self.keep_float),
                     "input_layers_7bit": self.input_layers_7bit, "leading_float": self.leading_float}
+        if self.weight_only:
+            out |= {"group_size": self.group_size, "method": self.weight_method.value}
         if self.data is not None:
             out |= {"calibration_file": self.data.path, "samples": self.data.count, "random_calibration": self.data.random}
         if self.training is not None:
@@ -117,12 +134,14 @@ class QuantSpec:
     def from_dict(cls, record: dict[str, Any]) -> QuantSpec:
         """Read ``to_dict`` output; also the untyped recipe dict earlier releases kept in a handle's report."""
         mode = Mode(record["mode"])
+        weight_only = mode in (Mode.INT4, Mode.INT8_WEIGHT)  # their "method" rounds weights; it is no calibration
         data = DataRef(str(record["calibration_file"]), int(record.get("samples", 0)), bool(record.get("random_calibration", False))) if record.get("calibration_file") else None
         training = Training(int(record["epochs"]), float(record["lr"]), int(record["samples"]), str(record.get("quantizer", ""))) if mode is Mode.QAT else None
         return cls(
-            mode, bool(record.get("per_channel", True)), Calibration(record.get("method", Calibration.PERCENTILE.value)),
+            mode, bool(record.get("per_channel", True)), Calibration(Calibration.PERCENTILE.value if weight_only else record.get("method", Calibration.PERCENTILE.value)),
             Activations(record.get("activations", Activations.UINT8.value)), float(record.get("percentile", DEFAULT_PERCENTILE)),
             tuple(record.get("keep_float", ())), bool(record.get("input_layers_7bit", True)), bool(record.get("leading_float", True)), data, training,
+            int(record.get("group_size", 32)), WeightMethod(record["method"]) if weight_only else WeightMethod.RTN,
         )
 
     def with_data(self, data: DataRef | None) -> QuantSpec:

@@ -1,0 +1,203 @@
+"""``bench_lm``: size, speed and quality of language-model artifacts, on the same text and threads.
+
+Quality runs here, window by window, so the reference's and each artifact's logits for the
+same tokens sit side by side (KL needs both full distributions); speed runs in a worker
+process per artifact (``speed``). The document is described in docs/results-schema.md.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepress.artifact import Artifact
+from edgepress.errors import BadInputError
+from edgepress.lm.hf import HFModel, Task
+
+SCHEMA = "edgepress.lm-results"
+SCHEMA_VERSION = 1
+DEFAULT_EVAL_TOKENS = 4096
+DEFAULT_WINDOW = 512
+DEFAULT_SENTENCES = 200
+ENCODER_SEQUENCE = 128
+
+
+def load_artifact(path: str | Path) -> Artifact:
+    """An exported language-model ONNX file (its folder holds the tokenizer); the task is read from its inputs."""
+    import onnx
+
+    from edgepress.lm.onnx_export import describe, recall
+
+    file = Path(path)
+    if file.is_dir():
+        found = sorted(file.glob("*.onnx"))
+        if len(found) != 1:
+            raise BadInputError(f"{file} holds {len(found)} .onnx files; name the one to measure")
+        file = found[0]
+    if not file.is_file() or file.suffix != ".onnx":
+        raise BadInputError(f"{file}: a language-model artifact is an .onnx file (or the folder edgepress wrote it in)")
+    names = [i.name for i in onnx.load(str(file), load_external_data=False).graph.input]
+    task = Task.TEXT_GENERATION if any(n.startswith("past_key_values.") for n in names) else Task.FEATURE_EXTRACTION
+    return recall(describe(file, task))
+
+
+def bench_lm(artifacts: Sequence[Artifact], reference: HFModel | None = None, text: str | None = None, prompt_tokens: int = 128,
+             new_tokens: int = 64, eval_tokens: int = DEFAULT_EVAL_TOKENS, window: int = DEFAULT_WINDOW, threads: int | None = None,
+             sentences: int = DEFAULT_SENTENCES) -> dict[str, Any]:
+    """Measure language-model artifacts; quality is against ``reference`` when given.
+
+    Example:
+        >>> doc = bench_lm([load_artifact("out/smollm2_int4")], reference=from_hf("SmolLM2", gguf_file="m.gguf"))
+        >>> doc["results"][0]["quality"]["perplexity"] > 1
+        True
+    """
+    from edgepress.lm.text import DEFAULT_TEXT, read_text
+
+    task = _one_task(artifacts, reference)
+    source = DEFAULT_TEXT if text is None else "user text"
+    body = read_text() if text is None else text
+    tokenizer = reference.tokenizer if reference is not None else _tokenizer(artifacts[0])
+    if task is Task.TEXT_GENERATION:
+        rows, ref = _decoders(artifacts, reference, tokenizer, body, prompt_tokens, new_tokens, eval_tokens, window, threads)
+        settings = {"prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "eval_tokens": eval_tokens, "window": window}
+    else:
+        rows, ref = _encoders(artifacts, reference, tokenizer, body, sentences, threads)
+        settings = {"sentences": sentences, "sequence": ENCODER_SEQUENCE}
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "task": task.value, "environment": environment(threads),
+            "text": source, "settings": settings, "reference": ref, "results": rows}
+
+
+def _one_task(artifacts: Sequence[Artifact], reference: HFModel | None) -> Task:
+    if not artifacts:
+        raise BadInputError("no artifact to measure")
+    tasks = {Task(a.report.get("task", Task.TEXT_GENERATION.value)) for a in artifacts}
+    if len(tasks) > 1:
+        raise BadInputError("measure decoders and encoders in separate runs (the metrics differ)")
+    task = tasks.pop()
+    if reference is not None and reference.task is not task:
+        raise BadInputError(f"the artifacts are {task.value} models but --ref was loaded for {reference.task.value}; give the same --task")
+    return task
+
+
+def _tokenizer(artifact: Artifact) -> Any:
+    from transformers import AutoTokenizer
+
+    assert artifact.path is not None
+    folder = artifact.path.parent
+    if not (folder / "tokenizer_config.json").exists() and not (folder / "tokenizer.json").exists():
+        raise BadInputError(f"{folder} has no tokenizer beside the model; give the original model with --ref")
+    return AutoTokenizer.from_pretrained(folder, local_files_only=True)
+
+
+def _decoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenizer: Any, text: str, prompt_tokens: int, new_tokens: int,
+              eval_tokens: int, window: int, threads: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    from edgepress.lm.quality import Tally
+    from edgepress.lm.sessions import OnnxDecoder, TorchDecoder, greedy
+    from edgepress.lm.text import token_ids, windows
+    from edgepress.lm.speed import measure_in_worker
+
+    if prompt_tokens < 1 or new_tokens < 1:
+        raise BadInputError("--prompt-tokens and --new-tokens must be at least 1")
+    ids = token_ids(tokenizer, text, max(eval_tokens, prompt_tokens))
+    chunks, prompt = windows(ids[:eval_tokens], window), ids[:prompt_tokens]
+    models = [OnnxDecoder(a.path, threads) for a in artifacts]  # type: ignore[arg-type]
+    tallies = [Tally() for _ in artifacts]
+    ref_tally, ref_model = Tally(), TorchDecoder(reference.model) if reference is not None else None
+    for chunk in chunks:
+        targets = np.asarray(chunk[1:])
+        ref_logits = ref_model.forward(chunk, ref_model.start())[0][:-1] if ref_model else None
+        if ref_logits is not None:
+            ref_tally.add(ref_logits, targets)
+        for model, tally in zip(models, tallies):
+            tally.add(model.forward(chunk, model.start())[0][:-1], targets, ref_logits)
+    ref_tokens = greedy(ref_model, prompt, new_tokens).tokens if ref_model else None
+    del models
+    rows = []
+    for artifact, tally in zip(artifacts, tallies):
+        speed = measure_in_worker({"path": str(artifact.path), "task": Task.TEXT_GENERATION.value, "threads": threads,
+                                   "prompt": prompt, "new_tokens": new_tokens})
+        quality = tally.summary()
+        if ref_tally.positions:
+            quality["ref_perplexity"] = ref_tally.summary()["perplexity"]
+        if ref_tokens is not None and "generation" in speed:
+            quality["greedy_match_tokens"] = _leading_match(speed["generation"]["tokens"], ref_tokens)
+        rows.append(_row(artifact, speed, quality))
+    ref = {"name": reference.name, "perplexity": ref_tally.summary()["perplexity"], "greedy_tokens": ref_tokens} if reference else None
+    return rows, ref
+
+
+def _encoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenizer: Any, text: str, count: int,
+              threads: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    from edgepress.lm.quality import cosines, mean_pool
+    from edgepress.lm.sessions import OnnxEncoder, TorchEncoder
+    from edgepress.lm.text import token_ids
+    from edgepress.lm.speed import measure_in_worker
+
+    batch = tokenizer(sentences_of(text, count), padding=True, truncation=True, max_length=ENCODER_SEQUENCE, return_tensors="np")
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    ref = mean_pool(TorchEncoder(reference.model).hidden(ids, mask), mask) if reference is not None else None
+    prompt = token_ids(tokenizer, text, ENCODER_SEQUENCE)
+    rows = []
+    for artifact in artifacts:
+        quality: dict[str, Any] = {"sentences": int(ids.shape[0])}
+        if ref is not None:
+            got = mean_pool(OnnxEncoder(artifact.path, threads).hidden(ids, mask), mask)  # type: ignore[arg-type]
+            sims = cosines(got, ref)
+            quality |= {"cosine_mean": float(sims.mean()), "cosine_min": float(sims.min())}
+        speed = measure_in_worker({"path": str(artifact.path), "task": Task.FEATURE_EXTRACTION.value, "threads": threads, "prompt": prompt})
+        rows.append(_row(artifact, speed, quality))
+    return rows, ({"name": reference.name} if reference else None)
+
+
+def sentences_of(text: str, count: int) -> list[str]:
+    """The first ``count`` sentences of at least four words (split at '. ' and line ends)."""
+    found = []
+    for line in text.splitlines():
+        for part in line.replace(". ", ".\n").splitlines():
+            if len(part.split()) >= 4:
+                found.append(part.strip())
+                if len(found) == count:
+                    return found
+    if not found:
+        raise BadInputError("the text has no sentence of four or more words to embed")
+    return found
+
+
+def _leading_match(tokens: list[int], reference: list[int]) -> int:
+    same = 0
+    for a, b in zip(tokens, reference):
+        if a != b:
+            break
+        same += 1
+    return same
+
+
+def _row(artifact: Artifact, speed: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any]:
+    from edgepress.quantization import facts
+
+    return {"artifact": artifact.name, "path": str(artifact.path), "size_bytes": artifact.size_bytes, "lineage": list(artifact.lineage),
+            "quantization": facts(artifact.report) or None, **speed, "quality": quality}
+
+
+def environment(threads: int | None) -> dict[str, Any]:
+    from edgepress.targets.cpuinfo import host_cpu_count
+    from edgepress.targets.measure_worker import cpu_facts
+
+    cpu = {k: v for k, v in cpu_facts().items() if k != "flags"}
+    return {"cpu": cpu, "cores": host_cpu_count(), "threads": threads, "python": platform.python_version(), "runtime": _versions()}
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("onnxruntime", "torch", "transformers"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found

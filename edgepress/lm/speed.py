@@ -1,0 +1,115 @@
+"""Timed generation (decoders) or embedding (encoders) of one artifact, in a worker process of its own.
+
+Usage: python -m edgepress.lm.speed REQUEST.json  (writes the JSON result to request["result"])
+
+A process per artifact, as for every other measurement: peak RSS is the artifact's alone
+(VmHWM), and a runtime crash becomes an error in the results, not a dead CLI. Threads are
+pinned to the least busy cores when fewer than all are asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ENCODER_MIN_RUNS = 20
+ENCODER_MIN_SECONDS = 1.0
+
+
+def measure_in_worker(request: dict[str, Any], timeout_s: float = 1800) -> dict[str, Any]:
+    """Run the worker on ``request`` and return its result (``{"error": ...}`` when it failed)."""
+    import tempfile
+
+    from edgepress.quiet import log_child_output
+
+    with tempfile.TemporaryDirectory(prefix="edgepress-lm-") as tmp:
+        path, result = Path(tmp) / "request.json", Path(tmp) / "result.json"
+        path.write_text(json.dumps(request | {"result": str(result)}))
+        try:
+            done = subprocess.run([sys.executable, "-m", "edgepress.lm.speed", str(path)], capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return {"error": f"the measurement took longer than {timeout_s:.0f} s"}
+        log_child_output("language-model speed worker", done.stderr, done.stdout)
+        if not result.exists():
+            tail = (done.stderr or "").strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+            return {"error": f"the speed worker failed: {tail[0][:200]}"}
+        return json.loads(result.read_text())
+
+
+def measure(request: dict[str, Any]) -> dict[str, Any]:
+    from edgepress.targets.measure_worker import pin_threads, rss_bytes
+
+    threads = request.get("threads")
+    pinned = pin_threads(threads) if threads else None
+    start = time.perf_counter()
+    import onnxruntime  # noqa: F401  (imported before the load timer: load_ms is the model, not the import)
+
+    imported = time.perf_counter()
+    out = (_decoder if request["task"] == "text-generation" else _encoder)(request, imported)
+    return out | {"import_ms": (imported - start) * 1e3, "peak_rss_bytes": rss_bytes(), "threads": threads, "pinned_cpus": pinned}
+
+
+def _decoder(request: dict[str, Any], imported: float) -> dict[str, Any]:
+    from edgepress.lm.sessions import OnnxDecoder, greedy
+
+    decoder = OnnxDecoder(Path(request["path"]), request.get("threads"))
+    load_ms = (time.perf_counter() - imported) * 1e3
+    greedy(decoder, request["prompt"][:8], 4)  # warm-up: first-run allocations are not decode speed
+    rounds = [greedy(decoder, request["prompt"], request["new_tokens"]) for _ in range(request.get("rounds", 3))]
+    return {"load_ms": load_ms, "generation": summarize(rounds, len(request["prompt"]))}
+
+
+def summarize(rounds: list[Any], prompt_tokens: int) -> dict[str, Any]:
+    """TTFT and prefill speed: the median round; decode speed: all decode steps of all rounds."""
+    ttft = statistics.median(r.prefill_ms for r in rounds)
+    steps = np.asarray([ms for r in rounds for ms in r.decode_ms])
+    decode = latency_stats(steps) if steps.size else {}
+    return {"ttft_ms": ttft, "prefill_tok_s": prompt_tokens / (ttft / 1e3), "decode_tok_s": 1e3 / float(steps.mean()) if steps.size else None,
+            "decode_ms": decode, "prompt_tokens": prompt_tokens, "new_tokens": len(rounds[0].tokens), "rounds": len(rounds),
+            "tokens": rounds[0].tokens}
+
+
+def latency_stats(samples: np.ndarray) -> dict[str, float]:
+    return {"p50": float(np.percentile(samples, 50)), "p90": float(np.percentile(samples, 90)), "p99": float(np.percentile(samples, 99)),
+            "mean": float(samples.mean()), "min": float(samples.min()), "max": float(samples.max()), "n": int(samples.size)}
+
+
+def _encoder(request: dict[str, Any], imported: float) -> dict[str, Any]:
+    from edgepress.lm.sessions import OnnxEncoder
+
+    encoder = OnnxEncoder(Path(request["path"]), request.get("threads"))
+    load_ms = (time.perf_counter() - imported) * 1e3
+    ids = np.asarray([request["prompt"]], dtype=np.int64)
+    mask = np.ones_like(ids)
+    for _ in range(3):
+        encoder.hidden(ids, mask)
+    samples: list[float] = []
+    begin = time.perf_counter()
+    while len(samples) < ENCODER_MIN_RUNS or time.perf_counter() - begin < ENCODER_MIN_SECONDS:
+        start = time.perf_counter()
+        encoder.hidden(ids, mask)
+        samples.append((time.perf_counter() - start) * 1e3)
+    return {"load_ms": load_ms, "latency_ms": latency_stats(np.asarray(samples)), "sequence": ids.shape[1]}
+
+
+def main(argv: list[str]) -> int:
+    request = json.loads(Path(argv[1]).read_text())
+    try:
+        result = measure(request)
+    except Exception as exc:  # noqa: BLE001  (any runtime failure becomes the result's error)
+        from edgepress.errors import first_line
+
+        result = {"error": f"{type(exc).__name__}: {first_line(exc)}"}
+    Path(request["result"]).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
