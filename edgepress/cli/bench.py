@@ -9,7 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from edgepress.cli.common import VerboseOption, WideOption, cli_errors, console, err_console, parse_shape, print_results, step
+from edgepress.cli.lm import GGUFOption, RemoteCodeOption, TaskOption
 from edgepress.errors import BadInputError
+from edgepress.lm.text import DEFAULT_EVAL_TOKENS, DEFAULT_WINDOW
 
 
 @cli_errors
@@ -24,11 +26,26 @@ def command(
     min_seconds: Annotated[float, typer.Option(help="Minimum seconds of timed runs.")] = 1.0,
     warmup: Annotated[int, typer.Option(help="Untimed warm-up runs.")] = 5,
     input_shape: Annotated[Optional[str], typer.Option(help="Input shape for TorchScript files, e.g. 1x3x224x224.")] = None,
+    task: TaskOption = None,
+    gguf: GGUFOption = None,
+    text: Annotated[Optional[Path], typer.Option("--text", help="Language models: text to score perplexity on (default: Python's documentation topics).")] = None,
+    prompt_tokens: Annotated[int, typer.Option("--prompt-tokens", help="Language models: prompt length for TTFT and decode speed.")] = 128,
+    new_tokens: Annotated[int, typer.Option("--new-tokens", help="Language models: tokens generated (greedy) per timed round.")] = 64,
+    eval_tokens: Annotated[int, typer.Option("--eval-tokens", help="Language models: tokens of --text scored for perplexity.")] = DEFAULT_EVAL_TOKENS,
+    window: Annotated[int, typer.Option("--window", help="Language models: perplexity window (tokens of context).")] = DEFAULT_WINDOW,
+    trust_remote_code: RemoteCodeOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No table, no progress.")] = False,
     wide: WideOption = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Measure artifacts: latency, memory and drift against --ref. Exit 1 if any cell failed."""
+    """Measure artifacts: latency, memory and drift against --ref. Exit 1 if any cell failed.
+
+    Language models (--task, or an artifact folder written by convert --hf): tokens/s, TTFT and perplexity against --ref (a Hugging Face folder).
+    """
+    if task is not None or any(p.is_dir() for p in artifacts):
+        from edgepress.cli import lm
+
+        return lm.bench(artifacts, task, ref, gguf, text, prompt_tokens, new_tokens, eval_tokens, window, threads, json_out, quiet, trust_remote_code)
     from edgepress.intake.files import load
     from edgepress.measure import bench
     from edgepress.report.results import results_document, write_results

@@ -9,6 +9,7 @@ import typer
 
 from edgepress.cli.common import VerboseOption, cli_errors, console, err_console, escape, split_list, step
 from edgepress.cli.intake import FactoryOption, InputShapeOption, WeightsOption, model_from_args
+from edgepress.cli.lm import GGUFOption, HFOption, RemoteCodeOption, TaskOption
 from edgepress.errors import BadInputError
 
 
@@ -20,10 +21,18 @@ def command(
     factory: FactoryOption = None,
     weights: WeightsOption = None,
     input_shape: InputShapeOption = None,
+    hf: HFOption = None,
+    gguf: GGUFOption = None,
+    task: TaskOption = None,
+    trust_remote_code: RemoteCodeOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the artifact paths.")] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Convert a model into edge artifacts, written atomically under --out."""
+    if hf is not None or gguf is not None or task is not None:
+        from edgepress.cli import lm
+
+        return lm.convert(_hf_folder(hf, model), gguf, task, to, out, quiet, trust_remote_code)
     from edgepress.conversion import convert
 
     from edgepress.conversion import ConversionFailure
@@ -49,6 +58,15 @@ def command(
             console.print(str(item.path) if quiet else f"{item.format.value:>10}  {item.path}  ({item.size_bytes} bytes)", highlight=False)
     if any(isinstance(item, ConversionFailure) for item in made):
         raise typer.Exit(1)
+
+
+def _hf_folder(hf: Path | None, model: Path | None) -> Path:
+    """--hf names the folder; a MODEL argument beside it is ambiguous."""
+    if hf is None:
+        raise BadInputError("--gguf and --task go with --hf DIR (a Hugging Face model folder)")
+    if model is not None:
+        raise BadInputError(f"give either a MODEL file ({model}) or --hf DIR, not both")
+    return hf
 
 
 def _say_skipped(source: object, quiet: bool) -> None:

@@ -9,10 +9,12 @@ import typer
 
 from edgepress.cli.common import VerboseOption, cli_errors, console, err_console, escape, split_list, step
 from edgepress.cli.intake import FactoryOption, InputShapeOption, WeightsOption, model_from_args
+from edgepress.cli.lm import GGUFOption, HFOption, RemoteCodeOption, TaskOption
 from edgepress.data import DEFAULT_CALIBRATION_SAMPLES
 from edgepress.errors import BadInputError
 
-MODE_HELP = "int8 (static, calibrated), int8_dynamic, fp16, int16x8 (16-bit activations, 8-bit weights), qat (trains on --data with labels)"
+MODE_HELP = ("int8 (static, calibrated), int8_dynamic, fp16, int16x8 (16-bit activations, 8-bit weights), qat (trains on --data with labels); "
+             "with --hf: int4, int8_weight (weight-only, blocks of --group-size) or int8_dynamic")
 
 
 @cli_errors
@@ -21,7 +23,8 @@ def command(
     mode: Annotated[str, typer.Option("--mode", help=MODE_HELP)] = "int8",
     data: Annotated[Optional[Path], typer.Option("--data", help="Calibration samples: .npz (x, optional y) or .npy. Without it: seeded random inputs, flagged.")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Calibration samples to use (at most).")] = DEFAULT_CALIBRATION_SAMPLES,
-    method: Annotated[str, typer.Option("--method", help="Activation ranges on ONNX: percentile (99.99th, the default), minmax or entropy.")] = "percentile",
+    method: Annotated[Optional[str], typer.Option("--method", help="Activation ranges on ONNX: percentile (99.99th, the default), minmax or entropy; with --hf, weight rounding: rtn (default) or hqq.")] = None,
+    group_size: Annotated[int, typer.Option("--group-size", help="With --hf: weights per block sharing a scale (32, 64, 128).")] = 32,
     activations: Annotated[str, typer.Option("--activations", help="uint8 (ORT's fast path) or int8.")] = "uint8",
     per_tensor: Annotated[bool, typer.Option("--per-tensor", help="One scale per weight tensor instead of per channel.")] = False,
     keep_float: Annotated[str, typer.Option("--keep-float", help="Comma-separated ONNX node names left in float.")] = "",
@@ -33,6 +36,10 @@ def command(
     factory: FactoryOption = None,
     weights: WeightsOption = None,
     input_shape: InputShapeOption = None,
+    hf: HFOption = None,
+    gguf: GGUFOption = None,
+    task: TaskOption = None,
+    trust_remote_code: RemoteCodeOption = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the artifact paths.")] = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -44,6 +51,12 @@ def command(
     from edgepress.storage import check_writable_dir
     from edgepress.sweeps.select import parse_drop
 
+    if hf is not None or gguf is not None or task is not None:
+        from edgepress.cli import lm
+        from edgepress.cli.convert import _hf_folder
+
+        return lm.quantize(_hf_folder(hf, model), gguf, task, mode, group_size, method, to, out, quiet, trust_remote_code)
+    method = method or "percentile"
     budget = parse_drop(max_drop) if max_drop is not None else None
     _check_choices(method, activations)
     formats = [Format.parse(name) for name in split_list(to)]

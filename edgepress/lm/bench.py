@@ -17,11 +17,10 @@ import numpy as np
 from edgepress.artifact import Artifact
 from edgepress.errors import BadInputError
 from edgepress.lm.hf import HFModel, Task
+from edgepress.lm.text import DEFAULT_EVAL_TOKENS, DEFAULT_WINDOW
 
 SCHEMA = "edgepress.lm-results"
 SCHEMA_VERSION = 1
-DEFAULT_EVAL_TOKENS = 4096
-DEFAULT_WINDOW = 512
 DEFAULT_SENTENCES = 200
 ENCODER_SEQUENCE = 128
 

@@ -131,7 +131,7 @@ def _decoder(lm: HFModel) -> tuple[Any, tuple[Any, ...], list[str], list[str], A
     names = [f"past_key_values.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
     outputs = ["logits", *[n.replace("past_key_values", "present") for n in names]]
     dynamic = {"input_ids": {1: seq}, "attention_mask": {1: Dim.AUTO}, "past": tuple({2: past} for _ in cache)}
-    return _Decoder(lm.model, layers), (ids, mask, *cache), ["input_ids", "attention_mask", *names], outputs, dynamic
+    return _Decoder(lm.model, layers).eval(), (ids, mask, *cache), ["input_ids", "attention_mask", *names], outputs, dynamic
 
 
 def _encoder(lm: HFModel) -> tuple[Any, tuple[Any, ...], list[str], list[str], Any]:
@@ -142,7 +142,7 @@ def _encoder(lm: HFModel) -> tuple[Any, tuple[Any, ...], list[str], list[str], A
     names = ["input_ids", "attention_mask"]
     args = (torch.ones((2, 8), dtype=torch.int64), torch.ones((2, 8), dtype=torch.int64))
     dynamic = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
-    return _Encoder(lm.model), args, names, ["last_hidden_state"], dynamic
+    return _Encoder(lm.model).eval(), args, names, ["last_hidden_state"], dynamic
 
 
 def cache_shape(config: Any) -> tuple[int, int, int]:

@@ -37,7 +37,7 @@ def quantize_onnx(source: Artifact, spec: QuantSpec, out_dir: Path, stem: str) -
 
     assert source.path is not None  # exported artifacts are files
     model = onnx.load(str(source.path))  # with its weights: the quantizers need them
-    check_group_size(model, spec)
+    check_widths({shape[0] for _, shape in _weight_matmuls(model)}, spec)
     with staging_dir(Path(out_dir)) as tmp:
         staged = tmp / stem
         staged.mkdir()
@@ -53,13 +53,12 @@ def quantize_onnx(source: Artifact, spec: QuantSpec, out_dir: Path, stem: str) -
     return remember(made.derive(quant=spec))
 
 
-def check_group_size(model: Any, spec: QuantSpec) -> None:
+def check_widths(widths: set[int], spec: QuantSpec) -> None:
     """A weight-only group size must be a supported block and divide at least one layer's input width."""
     if not spec.weight_only:
         return
     if spec.group_size not in GROUP_SIZES:
         raise BadInputError(f"--group-size {spec.group_size} is not a block size ONNX Runtime's MatMulNBits takes ({', '.join(map(str, GROUP_SIZES))})")
-    widths = {shape[0] for _, shape in _weight_matmuls(model)}
     if widths and not any(w % spec.group_size == 0 for w in widths):
         raise BadInputError(f"--group-size {spec.group_size} divides no layer's input width ({', '.join(map(str, sorted(widths)))}); choose a divisor of one of them")
 
@@ -82,7 +81,7 @@ def _quantize(model: Any, spec: QuantSpec, path: Path) -> dict[str, Any]:
     embedding = int8_embedding(model)
     onnx.save(model, str(path), save_as_external_data=True, location=path.name + ".data", size_threshold=1024)
     padded = sorted(name for name, shape in widths.items() if shape[0] % spec.group_size)
-    return {"quantizer": "onnxruntime MatMulNBitsQuantizer", "accuracy_level": ACCURACY_LEVEL_INT8, "lm_head": head, "lm_head_bits": 8,
+    return {"quantizer": "onnxruntime MatMulNBitsQuantizer", "accuracy_level": ACCURACY_LEVEL_INT8, "lm_head": lm_head(model), "lm_head_bits": 8 if head else None,
             "embedding": embedding, "embedding_bits": 8 if embedding else None,
             "padded_to_group": padded, "float_weights": float_weights(model)}
 
@@ -176,7 +175,7 @@ def lm_head(model: Any) -> str | None:
     """The MatMul that makes ``logits`` (directly, or through a Reshape/Cast the exporter put after it)."""
     producers = {out: node for node in model.graph.node for out in node.output}
     node = producers.get("logits")
-    while node is not None and node.op_type not in ("MatMul", "Gemm"):
+    while node is not None and node.op_type not in ("MatMul", "Gemm", "MatMulNBits"):
         node = producers.get(node.input[0])
     return node.name if node is not None else None
 

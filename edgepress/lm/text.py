@@ -8,6 +8,8 @@ from typing import Any
 from edgepress.errors import BadInputError, DataError
 
 DEFAULT_TEXT = "Python's own documentation topics (pydoc_data.topics)"
+DEFAULT_EVAL_TOKENS = 4096  # tokens scored for perplexity
+DEFAULT_WINDOW = 512  # tokens of context per perplexity window
 
 
 def read_text(path: str | Path | None = None) -> str:

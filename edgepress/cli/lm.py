@@ -1,0 +1,118 @@
+"""The language-model paths of ``convert``, ``quantize`` and ``bench`` (``--hf DIR``, ``--task``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from edgepress.cli.common import console, err_console, escape, split_list, step
+from edgepress.errors import BadInputError
+
+HFOption = Annotated[Optional[Path], typer.Option("--hf", help="A Hugging Face model folder (config and weights, or a GGUF file with --gguf); loaded offline.")]
+GGUFOption = Annotated[Optional[str], typer.Option("--gguf", help="GGUF file name inside the --hf folder (or the --ref folder for bench).")]
+TaskOption = Annotated[Optional[str], typer.Option("--task", help="text-generation (decoders) or feature-extraction (encoders); with --hf, default text-generation.")]
+RemoteCodeOption = Annotated[bool, typer.Option("--trust-remote-code", help="Run the Python code a Hugging Face folder ships (never implied).")]
+
+
+def load(folder: Path, gguf: str | None, task: str | None, trust_remote_code: bool) -> Any:
+    from edgepress.lm.hf import Task, from_hf
+
+    with step(f"loading {folder}", True):
+        return from_hf(folder, Task.parse(task) if task else Task.TEXT_GENERATION, gguf_file=gguf, trust_remote_code=trust_remote_code)
+
+
+def convert(folder: Path, gguf: str | None, task: str | None, to: str, out: Path, quiet: bool, trust_remote_code: bool) -> None:
+    from edgepress.lm.api import check_formats, convert_lm
+    from edgepress.storage import check_writable_dir
+
+    formats = split_list(to)
+    check_formats(formats)
+    check_writable_dir(out, "--out")
+    lm = load(folder, gguf, task, trust_remote_code)
+    with step(f"converting {lm.name} to {', '.join(formats)}", quiet):
+        made = convert_lm(lm, formats, out)
+    _print(made, quiet)
+
+
+def quantize(folder: Path, gguf: str | None, task: str | None, mode: str, group_size: int, method: str | None, to: str, out: Path,
+             quiet: bool, trust_remote_code: bool) -> None:
+    from edgepress.lm.api import check_formats, quantize_lm, spec_of
+    from edgepress.storage import check_writable_dir
+
+    spec_of(mode, group_size, method or "rtn")  # bad flags before the slow load
+    formats = split_list(to)
+    check_formats(formats)
+    check_writable_dir(out, "--out")
+    lm = load(folder, gguf, task, trust_remote_code)
+    with step(f"quantizing {lm.name} ({mode})", quiet):
+        made = quantize_lm(lm, mode, group_size, method or "rtn", formats, out)
+    _print(made, quiet)
+    for artifact in made:
+        for weight in artifact.report.get("quantization", {}).get("float_weights", []):
+            err_console.print(f"left in float: {escape(weight['node'])} {weight['shape']}: {escape(weight['reason'])}", highlight=False)
+
+
+def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | None, text: Path | None, prompt_tokens: int, new_tokens: int,
+          eval_tokens: int, window: int, threads: int | None, json_out: str | None, quiet: bool, trust_remote_code: bool) -> None:
+    from edgepress.lm.bench import bench_lm, load_artifact
+    from edgepress.lm.text import read_text
+    from edgepress.storage import check_writable_file, write_json_atomic
+
+    if json_out and json_out != "-":
+        check_writable_file(json_out, "--json")
+    if threads is not None and threads < 1:
+        raise BadInputError("--threads must be at least 1")
+    body = read_text(text) if text is not None else None
+    artifacts = [load_artifact(p) for p in paths]
+    task = task or artifacts[0].report.get("task")
+    reference = load(ref, gguf, task, trust_remote_code) if ref else None
+    with step(f"measuring {len(artifacts)} language-model artifact(s) on host-cpu", quiet):
+        doc = bench_lm(artifacts, reference, body, prompt_tokens, new_tokens, eval_tokens, window, threads)
+    if json_out == "-":
+        print(json.dumps(doc, indent=2, default=str))
+    elif json_out:
+        write_json_atomic(Path(json_out), doc)
+    if not quiet and json_out != "-":
+        _table(doc)
+    failed = [r for r in doc["results"] if "error" in r]
+    if failed:
+        err_console.print(f"{len(failed)} of {len(doc['results'])} measurement(s) failed", highlight=False)
+        raise typer.Exit(1)
+
+
+def _print(made: list[Any], quiet: bool) -> None:
+    for artifact in made:
+        console.print(str(artifact.path) if quiet else f"{artifact.format.value:>10}  {artifact.path}  ({artifact.size_bytes} bytes)", highlight=False)
+
+
+def _table(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    decoder = doc["task"] == "text-generation"
+    table = Table(title=f"{doc['task']} on host-cpu, {doc['environment']['threads'] or 'all'} thread(s)")
+    heads = ["artifact", "size MB"] + (["TTFT ms", "decode tok/s", "perplexity", "ref ppl", "agree", "KL"] if decoder else
+                                       ["p50 ms", "cosine mean", "cosine min"])
+    for head in heads:
+        table.add_column(head, justify="left" if head == "artifact" else "right")
+    for row in doc["results"]:
+        table.add_row(*_cells(row, decoder))
+    console.print(table)
+
+
+def _cells(row: dict[str, Any], decoder: bool) -> list[str]:
+    if "error" in row:
+        return [row["artifact"], escape(row["error"])]
+    q = row["quality"]
+    size = f"{row['size_bytes'] / 1e6:.1f}"
+    if not decoder:
+        return [row["artifact"], size, f"{row['latency_ms']['p50']:.2f}", _fmt(q.get("cosine_mean"), ".5f"), _fmt(q.get("cosine_min"), ".5f")]
+    g = row["generation"]
+    return [row["artifact"], size, f"{g['ttft_ms']:.1f}", f"{g['decode_tok_s']:.1f}", f"{q['perplexity']:.3f}", _fmt(q.get("ref_perplexity"), ".3f"),
+            _fmt(q.get("next_token_agreement"), ".1%"), _fmt(q.get("kl_div"), ".4f")]
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "" if value is None else format(value, spec)

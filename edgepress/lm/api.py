@@ -1,0 +1,93 @@
+"""``convert_lm`` and ``quantize_lm``: the language-model paths of ``edgepress convert`` and ``edgepress quantize``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from edgepress.artifact import Artifact, Format
+from edgepress.errors import BadInputError
+from edgepress.lm.hf import HFModel
+from edgepress.quantization import Mode, QuantSpec, WeightMethod
+
+LM_MODES = (Mode.INT4, Mode.INT8_WEIGHT, Mode.INT8_DYNAMIC)
+NOT_BUILT = {
+    Format.EXECUTORCH: "ExecuTorch export of language models (static KV cache, XNNPACK, torchao 8da4w) is not built yet",
+    Format.TFLITE: "TFLite export of language models (prefill and decode signatures, litert-torch) is not built yet",
+}
+
+
+def check_formats(formats: Sequence[str]) -> list[Format]:
+    """The formats a language model converts to here; anything else is refused before any work."""
+    chosen = [Format.parse(name) for name in formats]
+    for fmt in chosen:
+        if fmt in NOT_BUILT:
+            raise BadInputError(f"{NOT_BUILT[fmt]}; use --to onnx")
+        if fmt is not Format.ONNX:
+            raise BadInputError(f"a Hugging Face language model converts to onnx here, not {fmt.value}")
+    if not chosen:
+        raise BadInputError("--to names no format; give onnx")
+    return chosen
+
+
+def convert_lm(lm: HFModel, formats: Sequence[str] = ("onnx",), out_dir: str | Path = "out") -> list[Artifact]:
+    """Export a language model to each format (ONNX: a folder with the graph, its weights and the tokenizer).
+
+    Example:
+        >>> [a.path.name for a in convert_lm(from_hf("SmolLM2", gguf_file="m.gguf"), ["onnx"], "out")]
+        ['SmolLM2.onnx']
+    """
+    from edgepress.lm.onnx_export import export_onnx
+
+    check_formats(formats)
+    return [export_onnx(lm, Path(out_dir))]
+
+
+def quantize_lm(lm: HFModel, mode: str | Mode = Mode.INT4, group_size: int = 32, method: str | WeightMethod = WeightMethod.RTN,
+                formats: Sequence[str] = ("onnx",), out_dir: str | Path = "out") -> list[Artifact]:
+    """Weight-only INT4 / INT8 or dynamic INT8 of a language model, written as ``OUT/<name>_<mode>/``.
+
+    The FP32 export it starts from is made in a temporary folder and not kept.
+
+    Example:
+        >>> art = quantize_lm(from_hf("SmolLM2", gguf_file="m.gguf"), "int4", group_size=32, out_dir="out")[0]
+        >>> art.quant.mode.value
+        'int4'
+    """
+    from edgepress.lm.onnx_export import export_onnx, safe_stem
+    from edgepress.lm.onnx_weights import check_widths, quantize_onnx
+    from edgepress.storage import staging_dir
+
+    spec = spec_of(mode, group_size, method)
+    check_formats(formats)
+    check_widths(linear_widths(lm), spec)  # before the export: a bad --group-size costs nothing
+    stem = f"{safe_stem(lm.name)}_{spec.mode.value}"
+    with staging_dir(Path(out_dir)) as tmp:
+        fp32 = export_onnx(lm, tmp)
+        return [quantize_onnx(fp32, spec, Path(out_dir), stem)]
+
+
+def linear_widths(lm: HFModel) -> set[int]:
+    """Input widths of the model's linear layers (what a weight-only group must divide)."""
+    import torch
+
+    return {m.in_features for m in lm.model.modules() if isinstance(m, torch.nn.Linear)}
+
+
+def spec_of(mode: str | Mode, group_size: int, method: str | WeightMethod) -> QuantSpec:
+    """The QuantSpec of a language-model mode, refusing modes and methods that do not apply."""
+    from edgepress.errors import unknown_name
+
+    names = {m.value: m for m in LM_MODES}
+    chosen = mode if isinstance(mode, Mode) else names.get(mode)
+    if chosen not in LM_MODES:
+        raise unknown_name("language-model mode", str(mode), names)
+    methods = {m.value: m for m in WeightMethod}
+    how = method if isinstance(method, WeightMethod) else methods.get(method)
+    if how is None:
+        if method == "gptq":
+            raise BadInputError("--method gptq (calibrated on text) is not built yet; use rtn or hqq")
+        raise unknown_name("weight method", str(method), methods)
+    return QuantSpec(chosen, group_size=group_size, weight_method=how)
+
+

@@ -1,0 +1,170 @@
+"""Language models through ONNX: export with a KV cache, weight-only and dynamic quantization, measurement."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgepress.errors import BadInputError, ModelLoadError
+from edgepress.lm.hf import from_hf
+from edgepress.quantization import Mode, QuantSpec, WeightMethod
+
+
+@pytest.fixture(scope="module")
+def llama(tiny_llama):
+    return from_hf(tiny_llama, "text-generation")
+
+
+@pytest.fixture(scope="module")
+def exported(llama, tmp_path_factory):
+    from edgepress.lm.onnx_export import export_onnx
+
+    return export_onnx(llama, tmp_path_factory.mktemp("lm-out"))
+
+
+def test_the_onnx_decoder_generates_what_pytorch_generates(llama, exported):
+    import torch
+
+    from edgepress.lm.sessions import OnnxDecoder, greedy
+
+    prompt = llama.tokenizer("def area(width, height):\n    return", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        expected = llama.model.generate(torch.tensor([prompt]), max_new_tokens=24, min_new_tokens=24, do_sample=False)[0, len(prompt):].tolist()
+    assert greedy(OnnxDecoder(exported.path), prompt, 24).tokens == expected
+    assert len(set(expected)) > 3  # a model that repeats one token would prove nothing
+
+
+def test_an_exported_folder_is_one_artifact_with_its_tokenizer(exported):
+    names = {p.name for p in exported.side_files}
+    assert {"tokenizer.json", "config.json", "generation_config.json", exported.path.name + ".data"} <= names
+    assert all(p.parent == exported.path.parent for p in exported.side_files)
+    assert [t.name for t in exported.input_spec.tensors[:3]] == ["input_ids", "attention_mask", "past_key_values.0.key"]
+    assert exported.input_spec.tensors[2].shape[2] == "past"
+    assert not list(exported.path.parent.parent.glob(".staging-*"))
+
+
+def test_int4_makes_matmulnbits_with_an_int8_embedding_and_head(exported, tmp_path):
+    import onnx
+
+    from edgepress.lm.onnx_weights import quantize_onnx
+
+    art = quantize_onnx(exported, QuantSpec(Mode.INT4, group_size=32), tmp_path, "q4")
+    facts = art.report["quantization"]
+    model = onnx.load(str(art.path))
+    nbits = {n.name: {a.name: a.i for a in n.attribute} for n in model.graph.node if n.op_type == "MatMulNBits"}
+    assert len(nbits) == 2 * 7 + 1  # 7 projections per layer, 2 layers, and the LM head
+    assert nbits[facts["lm_head"]]["bits"] == 8
+    assert {v["bits"] for k, v in nbits.items() if k != facts["lm_head"]} == {4}
+    assert {v["block_size"] for v in nbits.values()} == {32}
+    assert facts["embedding_bits"] == 8 and facts["float_weights"] == []
+    assert any(i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 2 for i in model.graph.initializer)  # the embedding table
+    assert (tmp_path / "q4" / "tokenizer.json").exists()
+    assert art.quant == QuantSpec(Mode.INT4, group_size=32)
+
+
+def test_quantized_artifacts_are_measured_against_the_reference(llama, exported, tmp_path):
+    from edgepress.lm.bench import bench_lm, load_artifact
+    from edgepress.lm.onnx_weights import quantize_onnx
+
+    q8 = quantize_onnx(exported, QuantSpec(Mode.INT8_WEIGHT, group_size=32), tmp_path, "q8")
+    hqq = quantize_onnx(exported, QuantSpec(Mode.INT4, group_size=64, weight_method=WeightMethod.HQQ), tmp_path, "hqq")
+    doc = bench_lm([exported, load_artifact(q8.path.parent), hqq], reference=llama, prompt_tokens=16, new_tokens=8, eval_tokens=600, window=200, threads=1)
+    fp32, int8, int4 = doc["results"]
+    assert fp32["quality"]["perplexity"] == pytest.approx(doc["reference"]["perplexity"], rel=1e-4)
+    assert fp32["quality"]["next_token_agreement"] == 1.0 and fp32["quality"]["greedy_match_tokens"] == 8
+    assert fp32["quality"]["scored_tokens"] == 600 - 3  # windows of 200: each predicts 199 tokens
+    assert int8["quantization"]["mode"] == "int8_weight"  # recalled from the sidecar of the folder loaded by path
+    assert int8["quality"]["kl_div"] < int4["quality"]["kl_div"]
+    for row in doc["results"]:
+        assert row["generation"]["decode_tok_s"] > 0 and row["generation"]["decode_ms"]["n"] == 3 * 7
+        assert row["peak_rss_bytes"] > 0
+    assert int4["size_bytes"] < int8["size_bytes"] < fp32["size_bytes"]
+
+
+def test_the_encoder_exports_with_dynamic_length_and_matches_pytorch(tiny_bert, tmp_path):
+    from edgepress.lm.bench import bench_lm
+    from edgepress.lm.onnx_export import export_onnx
+    from edgepress.lm.onnx_weights import quantize_onnx
+    from edgepress.lm.sessions import OnnxEncoder, TorchEncoder
+
+    bert = from_hf(tiny_bert, "feature-extraction")
+    art = export_onnx(bert, tmp_path)
+    for length in (5, 40):
+        ids = np.random.default_rng(length).integers(4, 200, size=(3, length))
+        mask = np.ones_like(ids)
+        mask[0, length // 2:] = 0
+        got, want = OnnxEncoder(art.path).hidden(ids, mask), TorchEncoder(bert.model).hidden(ids, mask)
+        assert np.abs(got - want).max() < 1e-4
+    dyn = quantize_onnx(art, QuantSpec(Mode.INT8_DYNAMIC), tmp_path, "bert_int8")
+    doc = bench_lm([art, dyn], reference=bert, threads=1, sentences=20)
+    assert doc["results"][0]["quality"]["cosine_min"] > 0.99999
+    assert 0.9 < doc["results"][1]["quality"]["cosine_mean"] < 1.0
+    assert doc["results"][1]["latency_ms"]["n"] >= 20
+
+
+def test_bad_models_are_refused_in_one_line(tmp_path, tiny_bert):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(ModelLoadError, match="no weights"):
+        from_hf(empty)
+    with pytest.raises(ModelLoadError, match="not a folder"):
+        from_hf(tmp_path / "missing")
+    with pytest.raises(BadInputError, match="does not fit --task text-generation; use --task feature-extraction"):
+        from_hf(tiny_bert, "text-generation")
+    with pytest.raises(BadInputError, match="unknown task"):
+        from_hf(tiny_bert, "summarize")
+
+
+def test_a_gguf_of_an_unsupported_architecture_is_refused(tmp_path):
+    import gguf
+
+    writer = gguf.GGUFWriter(str(tmp_path / "m.gguf"), "mamba")
+    writer.add_block_count(1)
+    writer.add_context_length(16)
+    writer.add_embedding_length(8)
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(BadInputError, match="architecture 'mamba' is not supported for text-generation .supported: llama"):
+        from_hf(tmp_path, gguf_file="m.gguf")
+
+
+def test_group_sizes_and_modes_are_checked_before_any_work(llama, tmp_path):
+    from edgepress.lm.api import quantize_lm
+
+    out = tmp_path / "out"
+    with pytest.raises(BadInputError, match="divides no layer's input width .64, 128."):
+        quantize_lm(llama, "int4", group_size=256, out_dir=out)
+    with pytest.raises(BadInputError, match="not a block size"):
+        quantize_lm(llama, "int4", group_size=48, out_dir=out)
+    with pytest.raises(BadInputError, match="gptq .* not built yet"):
+        quantize_lm(llama, "int4", method="gptq", out_dir=out)
+    with pytest.raises(BadInputError, match="ExecuTorch export of language models .* not built yet"):
+        quantize_lm(llama, "int4", formats=["executorch"], out_dir=out)
+    assert not out.exists()
+
+
+def test_text_windows_and_bad_text(tmp_path):
+    from edgepress.errors import DataError
+    from edgepress.lm.text import read_text, windows
+
+    assert windows(list(range(10)), 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert windows(list(range(9)), 4) == [[0, 1, 2, 3], [4, 5, 6, 7]]  # a 1-token tail predicts nothing
+    (tmp_path / "empty.txt").write_text("  \n")
+    with pytest.raises(DataError, match="is empty"):
+        read_text(tmp_path / "empty.txt")
+    assert len(read_text()) > 400_000
+
+
+def test_artifact_folder_without_a_single_model_is_refused(tmp_path):
+    from edgepress.lm.bench import load_artifact
+
+    with pytest.raises(BadInputError, match="holds 0 .onnx files"):
+        load_artifact(tmp_path)
+    with pytest.raises(BadInputError, match="is an .onnx file"):
+        load_artifact(Path(tmp_path / "model.tflite"))
