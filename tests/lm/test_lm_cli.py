@@ -1,0 +1,57 @@
+"""``edgepress convert|quantize|bench`` with ``--hf`` and ``--task``: real subprocesses, real files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_convert_quantize_and_bench_a_decoder_folder(cli, tiny_llama, tmp_path):
+    out = tmp_path / "out"
+    made = cli("convert", "--hf", tiny_llama, "--task", "text-generation", "--to", "onnx", "--out", out, "--quiet")
+    assert made.returncode == 0, made.stderr
+    fp32 = out / tiny_llama.name / f"{tiny_llama.name}.onnx"
+    assert made.stdout.split() == [str(fp32)]
+    made = cli("quantize", "--hf", tiny_llama, "--mode", "int4", "--group-size", "32", "--method", "hqq", "--out", out, "--quiet")
+    assert made.returncode == 0, made.stderr
+    int4 = out / f"{tiny_llama.name}_int4"
+    assert (int4 / f"{tiny_llama.name}_int4.onnx").exists() and (int4 / "tokenizer.json").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".staging") or p.name.startswith(".edgepress-fp32")]
+    results = tmp_path / "lm.json"
+    ran = cli("bench", fp32, int4, "--task", "text-generation", "--ref", tiny_llama, "--threads", "1", "--eval-tokens", "300",
+              "--window", "150", "--prompt-tokens", "16", "--new-tokens", "6", "--json", results)
+    assert ran.returncode == 0, ran.stderr
+    doc = json.loads(results.read_text())
+    assert doc["schema"] == "edgepress.lm-results" and doc["task"] == "text-generation"
+    assert [r["quantization"] and r["quantization"]["method"] for r in doc["results"]] == [None, "hqq"]
+    assert doc["results"][0]["quality"]["greedy_match_tokens"] == 6
+    assert "decode tok/s" in ran.stdout and f"{tiny_llama.name}_int4.onnx" in ran.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["quantize", "--hf", "{llama}", "--mode", "int4", "--group-size", "7"], "--group-size 7 is not a block size"),
+    (["quantize", "--hf", "{llama}", "--mode", "int4", "--group-size", "256"], "--group-size 256 divides no layer's input width"),
+    (["quantize", "--hf", "{llama}", "--mode", "int8"], "unknown language-model mode 'int8'"),
+    (["convert", "--hf", "{bert}", "--task", "text-generation"], "a bert model does not fit --task text-generation"),
+    (["convert", "--hf", "{empty}"], "has no weights"),
+    (["convert", "--hf", "{llama}", "--to", "tflite"], "TFLite export of language models"),
+    (["bench", "{art}", "--task", "text-generation", "--text", "{blank}"], "is empty"),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(cli, tiny_llama, tiny_bert, tmp_path, args, message):
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    (empty / "config.json").write_text('{"model_type": "llama"}')
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n")
+    art = tmp_path / "art"
+    art.mkdir()
+    names = {"llama": tiny_llama, "bert": tiny_bert, "empty": empty, "blank": blank, "art": art}
+    out = tmp_path / "out"
+    ran = cli(*[a.format(**names) for a in args], "--out" if args[0] != "bench" else "--json", out if args[0] != "bench" else tmp_path / "r.json")
+    assert ran.returncode == 2, ran.stderr
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], ran.stderr
+    assert not out.exists() and not (tmp_path / "r.json").exists()
