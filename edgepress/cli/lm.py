@@ -57,7 +57,7 @@ def quantize(folder: Path, gguf: str | None, task: str | None, mode: str, group_
 
 def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | None, text: Path | None, prompt_tokens: int, new_tokens: int,
           eval_tokens: int, window: int, threads: int | None, json_out: str | None, quiet: bool, trust_remote_code: bool) -> None:
-    from edgepress.lm.bench import bench_lm, load_artifact
+    from edgepress.lm.bench import bench_lm, load_lm
     from edgepress.lm.text import read_text
     from edgepress.storage import check_writable_file, write_json_atomic
 
@@ -66,7 +66,7 @@ def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | Non
     if threads is not None and threads < 1:
         raise BadInputError("--threads must be at least 1")
     body = read_text(text) if text is not None else None
-    artifacts = [load_artifact(p) for p in paths]
+    artifacts = [load_lm(p) for p in paths]
     task = task or artifacts[0].report.get("task")
     reference = load(ref, gguf, task, trust_remote_code) if ref else None
     with step(f"measuring {len(artifacts)} language-model artifact(s) on host-cpu", quiet):

@@ -25,7 +25,7 @@ DEFAULT_SENTENCES = 200
 ENCODER_SEQUENCE = 128
 
 
-def load_artifact(path: str | Path) -> Artifact:
+def load_lm(path: str | Path) -> Artifact:
     """An exported language-model ONNX file (its folder holds the tokenizer); the task is read from its inputs."""
     import onnx
 
@@ -50,7 +50,7 @@ def bench_lm(artifacts: Sequence[Artifact], reference: HFModel | None = None, te
     """Measure language-model artifacts; quality is against ``reference`` when given.
 
     Example:
-        >>> doc = bench_lm([load_artifact("out/smollm2_int4")], reference=from_hf("SmolLM2", gguf_file="m.gguf"))
+        >>> doc = bench_lm([load_lm("out/smollm2_int4")], reference=from_hf("SmolLM2", gguf_file="m.gguf"))
         >>> doc["results"][0]["quality"]["perplexity"] > 1
         True
     """

@@ -65,12 +65,12 @@ def test_int4_makes_matmulnbits_with_an_int8_embedding_and_head(exported, tmp_pa
 
 
 def test_quantized_artifacts_are_measured_against_the_reference(llama, exported, tmp_path):
-    from edgepress.lm.bench import bench_lm, load_artifact
+    from edgepress.lm.bench import bench_lm, load_lm
     from edgepress.lm.onnx_weights import quantize_onnx
 
     q8 = quantize_onnx(exported, QuantSpec(Mode.INT8_WEIGHT, group_size=32), tmp_path, "q8")
     hqq = quantize_onnx(exported, QuantSpec(Mode.INT4, group_size=64, weight_method=WeightMethod.HQQ), tmp_path, "hqq")
-    doc = bench_lm([exported, load_artifact(q8.path.parent), hqq], reference=llama, prompt_tokens=16, new_tokens=8, eval_tokens=600, window=200, threads=1)
+    doc = bench_lm([exported, load_lm(q8.path.parent), hqq], reference=llama, prompt_tokens=16, new_tokens=8, eval_tokens=600, window=200, threads=1)
     fp32, int8, int4 = doc["results"]
     assert fp32["quality"]["perplexity"] == pytest.approx(doc["reference"]["perplexity"], rel=1e-4)
     assert fp32["quality"]["next_token_agreement"] == 1.0 and fp32["quality"]["greedy_match_tokens"] == 8
@@ -162,9 +162,9 @@ def test_text_windows_and_bad_text(tmp_path):
 
 
 def test_artifact_folder_without_a_single_model_is_refused(tmp_path):
-    from edgepress.lm.bench import load_artifact
+    from edgepress.lm.bench import load_lm
 
     with pytest.raises(BadInputError, match="holds 0 .onnx files"):
-        load_artifact(tmp_path)
+        load_lm(tmp_path)
     with pytest.raises(BadInputError, match="is an .onnx file"):
-        load_artifact(Path(tmp_path / "model.tflite"))
+        load_lm(Path(tmp_path / "model.tflite"))
