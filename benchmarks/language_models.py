@@ -26,6 +26,7 @@ from typing import Any
 
 from edgepress.lm.builtin import SMOLLM2_GGUF as GGUF
 from edgepress.lm.builtin import minilm_folder, smollm2_folder
+from edgepress.lm.table import markdown_table
 
 ROOT = Path(__file__).resolve().parent
 DECODER_VARIANTS = [("int4", "rtn", 32), ("int4", "hqq", 32), ("int4", "rtn", 128), ("int4", "hqq", 128), ("int8_weight", "rtn", 32), ("int8_dynamic", "rtn", 32)]
@@ -112,44 +113,6 @@ def run_minilm(args: argparse.Namespace) -> dict[str, Any]:
     return bench_lm(artifacts(lm, args.out, ENCODER_VARIANTS), reference=lm, threads=args.threads)
 
 
-def table(doc: dict[str, Any]) -> str:
-    rows = doc["results"]
-    base = next((r for r in rows if "fp32" in r.get("artifact", "")), rows[0])
-    lines = []
-    if doc["task"] == "text-generation":
-        ref = doc["reference"]["perplexity"]
-        lines.append(f"reference (PyTorch) perplexity {ref:.3f}")
-        lines.append("| artifact | size MB | x FP32 | TTFT ms | decode tok/s | x FP32 | perplexity | vs ref | next-token agree | KL |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|")
-        for r in rows:
-            if "error" in r:
-                lines.append(f"| {r['artifact']} | {r['error']} |")
-                continue
-            g, q = r["generation"], r["quality"]
-            lines.append(f"| {r['artifact']} | {r['size_bytes'] / 1e6:.1f} | {r['size_bytes'] / base['size_bytes']:.2f} | {g['ttft_ms']:.0f} | "
-                         f"{g['decode_tok_s']:.1f} | {g['decode_tok_s'] / base['generation']['decode_tok_s']:.2f} | {q['perplexity']:.3f} | "
-                         f"{(q['perplexity'] / ref - 1) * 100:+.2f}% | {_pct(q.get('next_token_agreement'))} | {_num(q.get('kl_div'))} |")
-    else:
-        lines.append("| artifact | size MB | x FP32 | p50 ms (seq 128) | x FP32 | cosine mean | cosine min |")
-        lines.append("|---|---|---|---|---|---|---|")
-        for r in rows:
-            if "error" in r:
-                lines.append(f"| {r['artifact']} | {r['error']} |")
-                continue
-            q = r["quality"]
-            lines.append(f"| {r['artifact']} | {r['size_bytes'] / 1e6:.1f} | {r['size_bytes'] / base['size_bytes']:.2f} | {r['latency_ms']['p50']:.2f} | "
-                         f"{r['latency_ms']['p50'] / base['latency_ms']['p50']:.2f} | {q['cosine_mean']:.5f} | {q['cosine_min']:.5f} |")
-    return "\n".join(lines)
-
-
-def _pct(x: float | None) -> str:
-    return "" if x is None else f"{x * 100:.1f}%"
-
-
-def _num(x: float | None) -> str:
-    return "" if x is None else f"{x:.4f}"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["smollm2", "minilm"], choices=["smollm2", "minilm"])
@@ -165,7 +128,7 @@ def main() -> int:
     for name in args.models:
         print(f"{name}:", flush=True)
         docs[name] = (run_smollm2 if name == "smollm2" else run_minilm)(args)
-        print(table(docs[name]), flush=True)
+        print(markdown_table(docs[name]), flush=True)
     for doc in docs.values():
         for row in doc["results"]:
             row.pop("path", None)  # machine-local paths stay out of the committed results

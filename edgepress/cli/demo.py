@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -13,6 +13,7 @@ from edgepress.cli.common import VerboseOption, WideOption, cli_errors, console,
 @cli_errors
 def command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the artifacts and results.json.")] = Path("edgepress-demo"),
+    llm: Annotated[bool, typer.Option("--llm", help="Instead: SmolLM2-135M to ONNX in FP32, INT4 and INT8 weight-only, measured (tokens/s, perplexity).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the results path.")] = False,
     wide: WideOption = False,
     verbose: VerboseOption = False,
@@ -26,10 +27,26 @@ def command(
         if not quiet:
             err_console.print(f"[dim]·[/] {message}", highlight=False)
 
+    if llm:
+        return _llm(out, progress, quiet)
+
     results = run_demo(out, progress=progress)
     if not quiet:
         print_results(results, wide)
     console.print(f"results: {out / 'results.json'}", highlight=False)
     console.print(f"report:  {out / 'report.html'}", highlight=False)
     if any(r.error for r in results):
+        raise typer.Exit(1)
+
+
+def _llm(out: Path, progress: Any, quiet: bool) -> None:
+    from edgepress.demo_lm import run_llm_demo
+    from edgepress.lm.table import markdown_table
+
+    doc = run_llm_demo(out, progress)
+    if not quiet:
+        console.print(markdown_table(doc), highlight=False, markup=False)
+    console.print(f"results: {out / 'results_lm.json'}", highlight=False)
+    console.print(f"report:  {out / 'report_lm.md'}", highlight=False)
+    if any("error" in r for r in doc["results"]):
         raise typer.Exit(1)

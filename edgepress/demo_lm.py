@@ -1,0 +1,43 @@
+"""``edgepress demo --llm``: SmolLM2-135M to ONNX in FP32, INT4 and INT8 weight-only, measured and reported."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+DEMO_VARIANTS = (("int4", "rtn", 32), ("int8_weight", "rtn", 32))
+DEMO_EVAL_TOKENS = 2048
+
+
+def run_llm_demo(out: Path, progress: Callable[[str], None] = lambda _: None, threads: int | None = None) -> dict[str, Any]:
+    """Export, quantize and measure the built-in decoder; writes OUT/results_lm.json and OUT/report_lm.md."""
+    from edgepress.lm.api import NOT_BUILT
+    from edgepress.lm.bench import bench_lm
+    from edgepress.lm.builtin import SMOLLM2_GGUF, smollm2_folder
+    from edgepress.lm.hf import HFModel, from_hf
+    from edgepress.lm.onnx_export import export_onnx
+    from edgepress.lm.onnx_weights import quantize_onnx
+    from edgepress.lm.table import markdown_table
+    from edgepress.quantization import Mode, QuantSpec, WeightMethod
+    from edgepress.storage import write_json_atomic
+
+    progress(f"loading SmolLM2-135M-Instruct ({SMOLLM2_GGUF})")
+    loaded = from_hf(smollm2_folder(), "text-generation", gguf_file=SMOLLM2_GGUF)
+    lm = HFModel(loaded.model, loaded.tokenizer, loaded.task, "smollm2")
+    progress("exporting to ONNX with a KV cache (a few minutes)")
+    fp32 = export_onnx(lm, out, stem="smollm2_fp32")
+    made = [fp32]
+    for mode, method, group in DEMO_VARIANTS:
+        progress(f"quantizing: {mode}, {method}, group {group}")
+        spec = QuantSpec(Mode(mode), group_size=group, weight_method=WeightMethod(method))
+        made.append(quantize_onnx(fp32, spec, out, f"smollm2_{mode}_g{group}"))
+    progress(f"measuring {len(made)} artifacts: perplexity on {DEMO_EVAL_TOKENS} tokens, greedy decode speed")
+    doc = bench_lm(made, reference=lm, eval_tokens=DEMO_EVAL_TOKENS, threads=threads)
+    write_json_atomic(out / "results_lm.json", doc)
+    skipped = "\n".join(f"- {fmt.value}: {why}" for fmt, why in NOT_BUILT.items())
+    cpu = doc["environment"]["cpu"]
+    text = (f"# SmolLM2-135M on the host CPU\n\nCPU: {cpu.get('model', '?')} ({', '.join(cpu.get('int8_features', [])) or 'no INT8 extensions'}), "
+            f"threads: {doc['environment']['threads'] or 'all'}. Text: {doc['text']}.\n\n{markdown_table(doc)}\n\nNot made:\n{skipped}\n")
+    (out / "report_lm.md").write_text(text)
+    return doc
