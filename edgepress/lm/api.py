@@ -12,9 +12,9 @@ from edgepress.quantization import Mode, QuantSpec, WeightMethod
 
 LM_MODES = (Mode.INT4, Mode.INT8_WEIGHT, Mode.INT8_DYNAMIC)
 NOT_BUILT = {
-    Format.EXECUTORCH: "ExecuTorch export of language models (static KV cache, XNNPACK, torchao 8da4w) is not built yet",
     Format.TFLITE: "TFLite export of language models (prefill and decode signatures, litert-torch) is not built yet",
 }
+MADE = (Format.ONNX, Format.EXECUTORCH)
 
 
 def check_formats(formats: Sequence[str]) -> list[Format]:
@@ -22,11 +22,11 @@ def check_formats(formats: Sequence[str]) -> list[Format]:
     chosen = [Format.parse(name) for name in formats]
     for fmt in chosen:
         if fmt in NOT_BUILT:
-            raise BadInputError(f"{NOT_BUILT[fmt]}; use --to onnx")
-        if fmt is not Format.ONNX:
-            raise BadInputError(f"a Hugging Face language model converts to onnx here, not {fmt.value}")
+            raise BadInputError(f"{NOT_BUILT[fmt]}; use --to onnx or executorch")
+        if fmt not in MADE:
+            raise BadInputError(f"a Hugging Face language model converts to onnx or executorch, not {fmt.value}")
     if not chosen:
-        raise BadInputError("--to names no format; give onnx")
+        raise BadInputError("--to names no format; give onnx, executorch or both")
     return chosen
 
 
@@ -37,10 +37,13 @@ def convert_lm(lm: HFModel, formats: Sequence[str] = ("onnx",), out_dir: str | P
         >>> [a.path.name for a in convert_lm(from_hf("SmolLM2", gguf_file="m.gguf"), ["onnx"], "out")]
         ['SmolLM2.onnx']
     """
-    from edgepress.lm.onnx_export import export_onnx
+    from edgepress.lm.executorch_export import export_pte
+    from edgepress.lm.onnx_export import export_onnx, safe_stem
 
-    check_formats(formats)
-    return [export_onnx(lm, Path(out_dir))]
+    made = []
+    for fmt in check_formats(formats):
+        made.append(export_onnx(lm, Path(out_dir)) if fmt is Format.ONNX else export_pte(lm, Path(out_dir), f"{safe_stem(lm.name)}_pte"))
+    return made
 
 
 def quantize_lm(lm: HFModel, mode: str | Mode = Mode.INT4, group_size: int = 32, method: str | WeightMethod = WeightMethod.RTN,
@@ -59,12 +62,23 @@ def quantize_lm(lm: HFModel, mode: str | Mode = Mode.INT4, group_size: int = 32,
     from edgepress.storage import staging_dir
 
     spec = spec_of(mode, group_size, method)
-    check_formats(formats)
+    chosen = check_formats(formats)
+    if Format.EXECUTORCH in chosen and spec.mode is Mode.INT8_WEIGHT:
+        raise BadInputError("--mode int8_weight does not make a working .pte here (ExecuTorch 1.5's 8-bit weight-only lowering gave garbage "
+                            "logits on the test model); use --mode int8_dynamic or int4 for executorch, or int8_weight for onnx")
+    if Format.EXECUTORCH in chosen and spec.weight_method is not WeightMethod.RTN:
+        raise BadInputError(f"--method {spec.weight_method.value} is ONNX Runtime's; the ExecuTorch path (torchao) rounds to nearest: use --method rtn with executorch")
     check_widths(linear_widths(lm), spec)  # before the export: a bad --group-size costs nothing
     stem = f"{safe_stem(lm.name)}_{spec.mode.value}"
-    with staging_dir(Path(out_dir)) as tmp:
-        fp32 = export_onnx(lm, tmp)
-        return [quantize_onnx(fp32, spec, Path(out_dir), stem)]
+    made = []
+    if Format.ONNX in chosen:
+        with staging_dir(Path(out_dir)) as tmp:
+            made.append(quantize_onnx(export_onnx(lm, tmp), spec, Path(out_dir), stem))
+    if Format.EXECUTORCH in chosen:
+        from edgepress.lm.executorch_export import export_pte
+
+        made.append(export_pte(lm, Path(out_dir), f"{stem}_pte", spec))
+    return made
 
 
 def linear_widths(lm: HFModel) -> set[int]:

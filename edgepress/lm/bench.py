@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepress.artifact import Artifact
+from edgepress.artifact import Artifact, Format, InputSpec
 from edgepress.errors import BadInputError
 from edgepress.lm.hf import HFModel, Task
 from edgepress.lm.text import DEFAULT_EVAL_TOKENS, DEFAULT_WINDOW
@@ -26,19 +26,32 @@ ENCODER_SEQUENCE = 128
 
 
 def load_lm(path: str | Path) -> Artifact:
-    """An exported language-model ONNX file (its folder holds the tokenizer); the task is read from its inputs."""
+    """A language-model artifact edgepress wrote (an .onnx or .pte file, or its folder, which holds the tokenizer)."""
+    file = Path(path)
+    if file.is_dir():
+        found = sorted([*file.glob("*.onnx"), *file.glob("*.pte")])
+        if len(found) != 1:
+            raise BadInputError(f"{file} holds {len(found)} .onnx/.pte files; name the one to measure")
+        file = found[0]
+    if not file.is_file() or file.suffix not in (".onnx", ".pte"):
+        raise BadInputError(f"{file}: a language-model artifact is an .onnx or .pte file (or the folder edgepress wrote it in)")
+    return _load_pte(file) if file.suffix == ".pte" else _load_onnx(file)
+
+
+def _load_pte(file: Path) -> Artifact:
+    from edgepress.lm.onnx_export import recall
+
+    found = recall(Artifact.from_file(file, Format.EXECUTORCH, InputSpec(()), side_files=sorted(p for p in file.parent.iterdir() if p != file and p.is_file())))
+    if "max_length" not in found.report:
+        raise BadInputError(f"{file} was not written by edgepress convert --hf (its static cache length is unknown); export it again")
+    return found
+
+
+def _load_onnx(file: Path) -> Artifact:
     import onnx
 
     from edgepress.lm.onnx_export import describe, recall
 
-    file = Path(path)
-    if file.is_dir():
-        found = sorted(file.glob("*.onnx"))
-        if len(found) != 1:
-            raise BadInputError(f"{file} holds {len(found)} .onnx files; name the one to measure")
-        file = found[0]
-    if not file.is_file() or file.suffix != ".onnx":
-        raise BadInputError(f"{file}: a language-model artifact is an .onnx file (or the folder edgepress wrote it in)")
     names = [i.name for i in onnx.load(str(file), load_external_data=False).graph.input]
     task = Task.TEXT_GENERATION if any(n.startswith("past_key_values.") for n in names) else Task.FEATURE_EXTRACTION
     return recall(describe(file, task))
@@ -95,7 +108,7 @@ def _tokenizer(artifact: Artifact) -> Any:
 def _decoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenizer: Any, text: str, prompt_tokens: int, new_tokens: int,
               eval_tokens: int, window: int, threads: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     from edgepress.lm.quality import Tally
-    from edgepress.lm.sessions import OnnxDecoder, TorchDecoder, greedy
+    from edgepress.lm.sessions import TorchDecoder, decoder_for, greedy
     from edgepress.lm.text import token_ids, windows
     from edgepress.lm.speed import measure_in_worker
 
@@ -103,7 +116,8 @@ def _decoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenize
         raise BadInputError("--prompt-tokens and --new-tokens must be at least 1")
     ids = token_ids(tokenizer, text, max(eval_tokens, prompt_tokens))
     chunks, prompt = windows(ids[:eval_tokens], window), ids[:prompt_tokens]
-    models = [OnnxDecoder(a.path, threads) for a in artifacts]  # type: ignore[arg-type]
+    _check_lengths(artifacts, window, prompt_tokens + new_tokens)
+    models = [decoder_for(a.path, threads, a.report.get("max_length")) for a in artifacts]  # type: ignore[arg-type]
     tallies = [Tally() for _ in artifacts]
     ref_tally, ref_model = Tally(), TorchDecoder(reference.model) if reference is not None else None
     for chunk in chunks:
@@ -118,7 +132,7 @@ def _decoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenize
     rows = []
     for artifact, tally in zip(artifacts, tallies):
         speed = measure_in_worker({"path": str(artifact.path), "task": Task.TEXT_GENERATION.value, "threads": threads,
-                                   "prompt": prompt, "new_tokens": new_tokens})
+                                   "prompt": prompt, "new_tokens": new_tokens, "max_length": artifact.report.get("max_length")})
         quality = tally.summary()
         if ref_tally.positions:
             quality["ref_perplexity"] = ref_tally.summary()["perplexity"]
@@ -127,6 +141,14 @@ def _decoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenize
         rows.append(_row(artifact, speed, quality))
     ref = {"name": reference.name, "perplexity": ref_tally.summary()["perplexity"], "greedy_tokens": ref_tokens} if reference else None
     return rows, ref
+
+
+def _check_lengths(artifacts: Sequence[Artifact], window: int, generated: int) -> None:
+    """A .pte's static cache bounds the perplexity window and prompt + new tokens: refuse before any work."""
+    for artifact in artifacts:
+        limit = artifact.report.get("max_length")
+        if limit is not None and max(window, generated) >= limit:
+            raise BadInputError(f"{artifact.name} holds {limit} positions in its static cache; use --window and --prompt-tokens + --new-tokens below that")
 
 
 def _encoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenizer: Any, text: str, count: int,

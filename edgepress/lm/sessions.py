@@ -133,3 +133,39 @@ def _cache_shape(shape: list[Any]) -> tuple[int, ...]:
 
 def _np_dtype(onnx_type: str) -> Any:
     return np.float16 if "float16" in onnx_type else np.float32
+
+
+class PteDecoder:
+    """An ExecuTorch decoder with its static cache inside: ``forward(input_ids, cache_position) -> logits``.
+
+    Starting again at position 0 starts a new sequence (the program resets the cache length
+    to the first position it is given).
+    """
+
+    def __init__(self, path: Path, threads: int | None = None, max_length: int | None = None) -> None:
+        from executorch.runtime import Runtime
+
+        from edgepress.targets.measure_worker import set_executorch_threads
+
+        if threads:
+            set_executorch_threads(threads)
+        self.method = Runtime.get().load_program(str(path)).load_method("forward")
+        self.max_length = max_length
+
+    def start(self) -> int:
+        return 0
+
+    def forward(self, ids: list[int], state: int) -> tuple[np.ndarray, int]:
+        import torch
+
+        if self.max_length is not None and state + len(ids) >= self.max_length:
+            from edgepress.errors import BadInputError
+
+            raise BadInputError(f"the .pte's static cache holds {self.max_length} positions; {state + len(ids)} asked for (shorten --window or the prompt)")
+        out = self.method.execute([torch.tensor([ids], dtype=torch.long), torch.arange(state, state + len(ids), dtype=torch.long)])[0]
+        return out[0].float().numpy(), state + len(ids)
+
+
+def decoder_for(path: Path, threads: int | None = None, max_length: int | None = None) -> Decoder:
+    """The runner of a decoder artifact by its file type."""
+    return PteDecoder(path, threads, max_length) if Path(path).suffix == ".pte" else OnnxDecoder(path, threads)

@@ -49,7 +49,10 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     threads = request.get("threads")
     pinned = pin_threads(threads) if threads else None
     start = time.perf_counter()
-    import onnxruntime  # noqa: F401  (imported before the load timer: load_ms is the model, not the import)
+    if request["path"].endswith(".pte"):
+        import executorch.runtime  # noqa: F401  (imported before the load timer: load_ms is the model, not the import)
+    else:
+        import onnxruntime  # noqa: F401
 
     imported = time.perf_counter()
     out = (_decoder if request["task"] == "text-generation" else _encoder)(request, imported)
@@ -57,9 +60,9 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _decoder(request: dict[str, Any], imported: float) -> dict[str, Any]:
-    from edgepress.lm.sessions import OnnxDecoder, greedy
+    from edgepress.lm.sessions import decoder_for, greedy
 
-    decoder = OnnxDecoder(Path(request["path"]), request.get("threads"))
+    decoder = decoder_for(Path(request["path"]), request.get("threads"), request.get("max_length"))
     load_ms = (time.perf_counter() - imported) * 1e3
     greedy(decoder, request["prompt"][:8], 4)  # warm-up: first-run allocations are not decode speed
     rounds = [greedy(decoder, request["prompt"], request["new_tokens"]) for _ in range(request.get("rounds", 3))]

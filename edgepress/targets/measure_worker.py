@@ -176,14 +176,14 @@ def _load_executorch(path, threads, device):
     import torch
     from executorch.runtime import Runtime
 
-    _set_executorch_threads(threads)
+    set_executorch_threads(threads)
     program = Runtime.get().load_program(path)
     method = program.load_method("forward")
     run = Runner(lambda arrays: [torch.from_numpy(a) for a in arrays], method.execute, lambda out: [o.detach().numpy() for o in out])
     return run, "executorch", _version("executorch")
 
 
-def _set_executorch_threads(threads):
+def set_executorch_threads(threads):
     """XNNPACK's thread pool size; the runtime has no public option, only this private call."""
     try:
         from executorch.extension.pybindings import portable_lib

@@ -1,0 +1,140 @@
+"""Decoder -> ExecuTorch ``.pte``: a static KV cache inside the program, lowered to XNNPACK, optionally torchao-quantized.
+
+transformers' ``TorchExportableModuleWithStaticCache`` holds the cache as mutable buffers
+(what ExecuTorch's LLM runner expects: ``forward(input_ids, cache_position) -> logits``);
+``torch.export`` (strict, as transformers exports it) with a dynamic sequence length
+serves prefill and decode from one method. The cache holds ``max_length`` positions: a
+prompt plus generated tokens beyond it is refused by the runner.
+
+Quantization is ExecuTorch's LLM quantizer (torchao underneath), before export: ``int4`` =
+8-bit dynamic activations with 4-bit weights in groups (``8da4w``, XNNPACK's kernels),
+``int8_weight`` = 8-bit weights per group (``8w``), ``int8_dynamic`` = 8-bit dynamic
+activations with 8-bit per-channel weights (``8da8w``). The token embedding stays float: the
+pip runtime has no kernel for ExecuTorch's quantized embedding (``embedding_byte``), and
+the report says so. A linear layer whose input width the group size
+does not divide is left in float and listed with that reason (the trap that leaves a model
+several times larger than expected).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
+from edgepress.lm.hf import HFModel, Task
+from edgepress.quantization import Mode, QuantSpec, record
+
+MAX_LENGTH = 1024  # positions in the static cache: prompt + generated tokens (and the longest perplexity window)
+
+
+def export_pte(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None = None, max_length: int = MAX_LENGTH) -> Artifact:
+    """Write ``out_dir/<stem>/<stem>.pte`` with the tokenizer and configs beside it (atomically).
+
+    Example:
+        >>> art = export_pte(from_hf("SmolLM2", gguf_file="m.gguf"), Path("out"), "smollm2_int4", QuantSpec(Mode.INT4))
+        >>> art.report["quantization"]["float_layers"]
+        []
+    """
+    import copy
+
+    from edgepress.errors import BadInputError
+    from edgepress.lm.onnx_export import remember, save_companions
+    from edgepress.storage import staging_dir
+
+    if lm.task is not Task.TEXT_GENERATION:
+        raise BadInputError("ExecuTorch export of encoders is not built yet; export the encoder to onnx")
+    model = copy.deepcopy(lm.model)  # quantization and the static-cache setting change the model in place
+    facts = quantize_torch(model, spec) if spec is not None else {}
+    with staging_dir(Path(out_dir)) as tmp:
+        staged = tmp / stem
+        staged.mkdir()
+        (staged / f"{stem}.pte").write_bytes(_lowered(model, max_length))
+        save_companions(lm, staged)
+        final = Path(out_dir) / stem
+        if final.exists():
+            shutil.rmtree(final)
+        staged.rename(final)
+    path = final / f"{stem}.pte"
+    sides = sorted(p for p in final.iterdir() if p != path and p.is_file())
+    spec_in = InputSpec((TensorSpec("input_ids", (1, "sequence"), "int64"), TensorSpec("cache_position", ("sequence",), "int64")))
+    report = {"task": Task.TEXT_GENERATION.value, "converter": _converter(), "max_length": max_length, **record(spec, facts)}
+    lineage = ("convert.executorch",) + ((f"quantize.{spec.mode.value}",) if spec else ())
+    return remember(Artifact.from_file(path, Format.EXECUTORCH, spec_in, lineage=lineage, side_files=sides, report=report, quant=spec))
+
+
+# edgepress mode -> ExecuTorch's LLM linear config (extension.llm.export.quantize)
+LINEAR_CONFIGS = {Mode.INT4: "8da4w", Mode.INT8_WEIGHT: "8w", Mode.INT8_DYNAMIC: "8da8w"}
+
+
+def quantize_torch(model: Any, spec: QuantSpec) -> dict[str, Any]:
+    """ExecuTorch's LLM quantization (torchao underneath) in place; returns what was quantized and what was left float."""
+    import torch
+    from executorch.extension.llm.export.quantize import quantize_model_
+
+    group = 0 if spec.mode is Mode.INT8_DYNAMIC else spec.group_size  # 0: one scale per output channel
+    linears = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    left = [{"layer": name, "shape": [m.out_features, m.in_features], "reason": f"input width {m.in_features} is not a multiple of the group size {group}"}
+            for name, m in linears.items() if group and m.in_features % group]
+    _untie(model)
+    with _quiet_prints():
+        quantize_model_(model, qlinear_config=LINEAR_CONFIGS[spec.mode], qlinear_group_size=group, skip_incompatible_shapes=True)
+    embedding = model.get_input_embeddings()
+    left.append({"layer": "embedding", "shape": list(embedding.weight.shape),
+                 "reason": "the ExecuTorch Python runtime has no quantized embedding kernel (embedding_byte); an int8 table would not load"})
+    return {"quantizer": f"executorch.extension.llm quantize_model_ ({LINEAR_CONFIGS[spec.mode]}), torchao {_version('torchao')}",
+            "quantized_linears": len(linears) - len(left) + 1, "float_layers": left, "embedding_bits": None}
+
+
+def _quiet_prints() -> Any:
+    import contextlib
+    import io
+
+    return contextlib.redirect_stdout(io.StringIO())  # it prints what it applies; the report says it instead
+
+
+def _untie(model: Any) -> None:
+    """Give a tied LM head its own weight, so quantizing the embedding table leaves the head to its own config."""
+    import torch
+
+    head, embedding = model.get_output_embeddings(), model.get_input_embeddings()
+    if head is not None and embedding is not None and head.weight is embedding.weight:
+        head.weight = torch.nn.Parameter(embedding.weight.detach().clone())
+
+
+def _lowered(model: Any, max_length: int) -> bytes:
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+    from executorch.exir.capture._config import ExecutorchBackendConfig
+    from executorch.exir.passes import MemoryPlanningPass
+    from executorch.exir.passes.sym_shape_eval_pass import ConstraintBasedSymShapeEvalPass
+    from torch.export import Dim
+    from transformers.integrations.executorch import TorchExportableModuleWithStaticCache
+
+    from edgepress.converters.common import quiet_exporter
+
+    model.generation_config.cache_implementation = "static"
+    wrapped = TorchExportableModuleWithStaticCache(model, batch_size=1, max_cache_len=max_length).eval()
+    sequence = Dim("sequence", min=1, max=max_length - 1)
+    ids, positions = torch.ones((1, 4), dtype=torch.long), torch.arange(4)
+    with quiet_exporter(), torch.no_grad():
+        # strict, as transformers exports it: the non-strict trace fails in run_decompositions on the cache buffers
+        program = torch.export.export(wrapped, args=(), kwargs={"input_ids": ids, "cache_position": positions},
+                                      dynamic_shapes={"input_ids": {1: sequence}, "cache_position": {0: sequence}}, strict=True)
+        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        # as ExecuTorch's LLM exporter lowers: quantized embeddings fused into embedding_byte, shapes bounded by the cache
+        config = ExecutorchBackendConfig(do_quant_fusion_and_const_prop=True, sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass(),
+                                         memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False))
+        return edge.to_executorch(config).buffer
+
+
+def _converter() -> str:
+    return f"torch.export + ExecuTorch {_version('executorch')} XNNPACK (transformers static cache)"
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
