@@ -144,8 +144,12 @@ def test_group_sizes_and_modes_are_checked_before_any_work(llama, tmp_path):
         quantize_lm(llama, "int4", group_size=48, out_dir=out)
     with pytest.raises(BadInputError, match="gptq .* not built yet"):
         quantize_lm(llama, "int4", method="gptq", out_dir=out)
-    with pytest.raises(BadInputError, match="ExecuTorch export of language models .* not built yet"):
-        quantize_lm(llama, "int4", formats=["executorch"], out_dir=out)
+    with pytest.raises(BadInputError, match="TFLite export of language models .* not built yet"):
+        quantize_lm(llama, "int4", formats=["tflite"], out_dir=out)
+    with pytest.raises(BadInputError, match="int8_weight does not make a working .pte"):
+        quantize_lm(llama, "int8_weight", formats=["executorch"], out_dir=out)
+    with pytest.raises(BadInputError, match="hqq is ONNX Runtime's"):
+        quantize_lm(llama, "int4", method="hqq", formats=["executorch"], out_dir=out)
     assert not out.exists()
 
 

@@ -1,0 +1,43 @@
+"""Decoders to ExecuTorch: a static KV cache inside the .pte, lowered to XNNPACK, run by the ExecuTorch runtime."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgepress.lm.hf import from_hf
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_pte_decoder_generates_what_pytorch_generates_and_int4_lists_what_stayed_float(tiny_llama, tmp_path):
+    from edgepress.lm.api import convert_lm, quantize_lm
+    from edgepress.lm.bench import bench_lm, load_lm
+    from edgepress.lm.sessions import PteDecoder, TorchDecoder, greedy
+
+    lm = from_hf(tiny_llama)
+    fp32 = convert_lm(lm, ["executorch"], tmp_path)[0]
+    assert fp32.path.suffix == ".pte" and (fp32.path.parent / "tokenizer.json").exists()
+    prompt = lm.tokenizer("for item in items:\n    print(item)", add_special_tokens=False)["input_ids"]
+    decoder = PteDecoder(fp32.path, max_length=fp32.report["max_length"])
+    expected = greedy(TorchDecoder(lm.model), prompt, 20).tokens
+    assert greedy(decoder, prompt, 20).tokens == expected
+    assert greedy(decoder, prompt, 20).tokens == expected  # starting again at position 0 starts a new sequence
+    int4 = quantize_lm(lm, "int4", group_size=32, formats=["executorch"], out_dir=tmp_path)[0]
+    facts = int4.report["quantization"]
+    assert facts["quantized_linears"] == 15 and [f["layer"] for f in facts["float_layers"]] == ["embedding"]
+    assert int4.size_bytes < 0.6 * fp32.size_bytes
+    doc = bench_lm([load_lm(fp32.path.parent), int4], reference=lm, prompt_tokens=16, new_tokens=6, eval_tokens=400, window=200, threads=1)
+    plain, quantized = doc["results"]
+    assert plain["quality"]["next_token_agreement"] == 1.0 and plain["quality"]["greedy_match_tokens"] == 6
+    assert 0 < quantized["quality"]["kl_div"] < 5 and quantized["generation"]["decode_tok_s"] > 0
+
+
+def test_the_static_cache_bounds_windows_before_any_work(tiny_llama, tmp_path):
+    from edgepress.errors import BadInputError
+    from edgepress.lm.bench import _check_lengths
+    from edgepress.artifact import Artifact, Format, InputSpec
+
+    art = Artifact(Format.EXECUTORCH, tmp_path / "m.pte", "0", 0, InputSpec(()), report={"max_length": 64})
+    with pytest.raises(BadInputError, match="holds 64 positions in its static cache"):
+        _check_lengths([art], 128, 10)
+    _check_lengths([art], 32, 10)
