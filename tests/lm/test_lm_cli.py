@@ -39,6 +39,7 @@ def test_convert_quantize_and_bench_a_decoder_folder(cli, tiny_llama, tmp_path):
     (["convert", "--hf", "{empty}"], "has no weights"),
     (["convert", "--hf", "{llama}", "--to", "tflite"], "TFLite export of language models"),
     (["bench", "{art}", "--task", "text-generation", "--text", "{blank}"], "is empty"),
+    (["bench", "{art}", "--task", "text-generation", "--target", "arm64-emu"], "measured on host-cpu only"),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(cli, tiny_llama, tiny_bert, tmp_path, args, message):
     empty = tmp_path / "no-weights"
