@@ -168,7 +168,7 @@ def test_text_windows_and_bad_text(tmp_path):
 def test_artifact_folder_without_a_single_model_is_refused(tmp_path):
     from edgepress.lm.bench import load_lm
 
-    with pytest.raises(BadInputError, match="holds 0 .onnx files"):
+    with pytest.raises(BadInputError, match="holds 0 .onnx/.pte files"):
         load_lm(tmp_path)
-    with pytest.raises(BadInputError, match="is an .onnx file"):
+    with pytest.raises(BadInputError, match="is an .onnx or .pte file"):
         load_lm(Path(tmp_path / "model.tflite"))
