@@ -51,8 +51,10 @@ def quantize(folder: Path, gguf: str | None, task: str | None, mode: str, group_
         made = quantize_lm(lm, mode, group_size, method or "rtn", formats, out)
     _print(made, quiet)
     for artifact in made:
-        for weight in artifact.report.get("quantization", {}).get("float_weights", []):
-            err_console.print(f"left in float: {escape(weight['node'])} {weight['shape']}: {escape(weight['reason'])}", highlight=False)
+        facts = artifact.report.get("quantization", {})
+        for weight in facts.get("float_weights", []) + facts.get("float_layers", []):  # ONNX names nodes, ExecuTorch layers
+            name = weight.get("node") or weight.get("layer")
+            err_console.print(f"left in float in {artifact.path.name}: {escape(str(name))} {weight['shape']}: {escape(weight['reason'])}", highlight=False)
 
 
 def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | None, text: Path | None, prompt_tokens: int, new_tokens: int,
