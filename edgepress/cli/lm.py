@@ -20,8 +20,7 @@ RemoteCodeOption = Annotated[bool, typer.Option("--trust-remote-code", help="Run
 def load(folder: Path, gguf: str | None, task: str | None, trust_remote_code: bool) -> Any:
     from edgepress.lm.hf import Task, from_hf
 
-    with step(f"loading {folder}", True):
-        return from_hf(folder, Task.parse(task) if task else Task.TEXT_GENERATION, gguf_file=gguf, trust_remote_code=trust_remote_code)
+    return from_hf(folder, Task.parse(task) if task else Task.TEXT_GENERATION, gguf_file=gguf, trust_remote_code=trust_remote_code)
 
 
 def convert(folder: Path, gguf: str | None, task: str | None, to: str, out: Path, quiet: bool, trust_remote_code: bool) -> None:
@@ -31,9 +30,8 @@ def convert(folder: Path, gguf: str | None, task: str | None, to: str, out: Path
     formats = split_list(to)
     check_formats(formats)
     check_writable_dir(out, "--out")
-    lm = load(folder, gguf, task, trust_remote_code)
-    with step(f"converting {lm.name} to {', '.join(formats)}", quiet):
-        made = convert_lm(lm, formats, out)
+    with step(f"loading {folder} and converting it to {', '.join(formats)}", quiet):
+        made = convert_lm(load(folder, gguf, task, trust_remote_code), formats, out)
     _print(made, quiet)
 
 
@@ -46,9 +44,8 @@ def quantize(folder: Path, gguf: str | None, task: str | None, mode: str, group_
     formats = split_list(to)
     check_formats(formats)
     check_writable_dir(out, "--out")
-    lm = load(folder, gguf, task, trust_remote_code)
-    with step(f"quantizing {lm.name} ({mode})", quiet):
-        made = quantize_lm(lm, mode, group_size, method or "rtn", formats, out)
+    with step(f"loading {folder} and quantizing it ({mode})", quiet):  # one step: a bad --group-size ends it without a "done" line
+        made = quantize_lm(load(folder, gguf, task, trust_remote_code), mode, group_size, method or "rtn", formats, out)
     _print(made, quiet)
     for artifact in made:
         facts = artifact.report.get("quantization", {})
@@ -67,11 +64,15 @@ def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | Non
         check_writable_file(json_out, "--json")
     if threads is not None and threads < 1:
         raise BadInputError("--threads must be at least 1")
+    if task is not None:
+        from edgepress.lm.hf import Task
+
+        Task.parse(task)  # a misspelt task before any file is read
     body = read_text(text) if text is not None else None
     artifacts = [load_lm(p) for p in paths]
     task = task or artifacts[0].report.get("task")
-    reference = load(ref, gguf, task, trust_remote_code) if ref else None
     with step(f"measuring {len(artifacts)} language-model artifact(s) on host-cpu", quiet):
+        reference = load(ref, gguf, task, trust_remote_code) if ref else None
         doc = bench_lm(artifacts, reference, body, prompt_tokens, new_tokens, eval_tokens, window, threads)
     if json_out == "-":
         print(json.dumps(doc, indent=2, default=str))

@@ -91,6 +91,7 @@ def linear_widths(lm: HFModel) -> set[int]:
 def spec_of(mode: str | Mode, group_size: int, method: str | WeightMethod) -> QuantSpec:
     """The QuantSpec of a language-model mode, refusing modes and methods that do not apply."""
     from edgepress.errors import unknown_name
+    from edgepress.lm.onnx_weights import check_widths
 
     names = {m.value: m for m in LM_MODES}
     chosen = mode if isinstance(mode, Mode) else names.get(mode)
@@ -102,6 +103,8 @@ def spec_of(mode: str | Mode, group_size: int, method: str | WeightMethod) -> Qu
         if method == "gptq":
             raise BadInputError("--method gptq (calibrated on text) is not built yet; use rtn or hqq")
         raise unknown_name("weight method", str(method), methods)
-    return QuantSpec(chosen, group_size=group_size, weight_method=how)
+    spec = QuantSpec(chosen, group_size=group_size, weight_method=how)
+    check_widths(set(), spec)  # the block size alone, before any model is loaded
+    return spec
 
 

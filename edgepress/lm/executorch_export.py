@@ -18,7 +18,6 @@ several times larger than expected).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ def export_pte(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None = N
     import copy
 
     from edgepress.errors import BadInputError
-    from edgepress.lm.onnx_export import remember, save_companions
+    from edgepress.lm.onnx_export import publish_folder, remember, save_companions
     from edgepress.storage import staging_dir
 
     if lm.task is not Task.TEXT_GENERATION:
@@ -52,10 +51,7 @@ def export_pte(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None = N
         staged.mkdir()
         (staged / f"{stem}.pte").write_bytes(_lowered(model, max_length))
         save_companions(lm, staged)
-        final = Path(out_dir) / stem
-        if final.exists():
-            shutil.rmtree(final)
-        staged.rename(final)
+        final = publish_folder(staged, Path(out_dir))
     path = final / f"{stem}.pte"
     sides = sorted(p for p in final.iterdir() if p != path and p.is_file())
     spec_in = InputSpec((TensorSpec("input_ids", (1, "sequence"), "int64"), TensorSpec("cache_position", ("sequence",), "int64")))

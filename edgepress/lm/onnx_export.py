@@ -39,11 +39,17 @@ def export_onnx(lm: HFModel, out_dir: Path, stem: str | None = None) -> Artifact
         staged.mkdir()
         _export(lm, staged / f"{stem}.onnx")
         save_companions(lm, staged)
-        final = Path(out_dir) / stem
-        if final.exists():
-            shutil.rmtree(final)
-        staged.rename(final)
+        final = publish_folder(staged, Path(out_dir))
     return remember(describe(final / f"{stem}.onnx", lm.task, lineage=("convert.onnx",), report={"converter": _converter()}))
+
+
+def publish_folder(staged: Path, out_dir: Path) -> Path:
+    """Move a finished artifact folder from the staging area to ``out_dir``, replacing an older one of the same name."""
+    final = out_dir / staged.name
+    if final.exists():
+        shutil.rmtree(final)
+    staged.rename(final)  # same filesystem (the staging folder is inside out_dir): one rename
+    return final
 
 
 def remember(artifact: Artifact) -> Artifact:

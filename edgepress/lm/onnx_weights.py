@@ -32,7 +32,7 @@ def quantize_onnx(source: Artifact, spec: QuantSpec, out_dir: Path, stem: str) -
     """
     import onnx
 
-    from edgepress.lm.onnx_export import describe, remember
+    from edgepress.lm.onnx_export import describe, publish_folder, remember
     from edgepress.storage import staging_dir
 
     assert source.path is not None  # exported artifacts are files
@@ -43,10 +43,7 @@ def quantize_onnx(source: Artifact, spec: QuantSpec, out_dir: Path, stem: str) -
         staged.mkdir()
         facts = _quantize(model, spec, staged / f"{stem}.onnx")
         _copy_companions(source, staged)
-        final = Path(out_dir) / stem
-        if final.exists():
-            shutil.rmtree(final)
-        staged.rename(final)
+        final = publish_folder(staged, Path(out_dir))
     task = _task(source)
     report = {"converter": source.report.get("converter", "")} | record(spec, facts)
     made = describe(final / f"{stem}.onnx", task, lineage=(*source.lineage, f"quantize.{spec.mode.value}"), report=report)
