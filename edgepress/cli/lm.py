@@ -18,9 +18,15 @@ RemoteCodeOption = Annotated[bool, typer.Option("--trust-remote-code", help="Run
 
 
 def load(folder: Path, gguf: str | None, task: str | None, trust_remote_code: bool) -> Any:
-    from edgepress.lm.hf import Task, from_hf
+    from edgepress.lm.hf import from_hf
 
-    return from_hf(folder, Task.parse(task) if task else Task.TEXT_GENERATION, gguf_file=gguf, trust_remote_code=trust_remote_code)
+    return from_hf(folder, task_of(task), gguf_file=gguf, trust_remote_code=trust_remote_code)
+
+
+def task_of(task: str | None) -> Any:
+    from edgepress.lm.hf import Task
+
+    return Task.parse(task) if task else Task.TEXT_GENERATION
 
 
 def convert(folder: Path, gguf: str | None, task: str | None, to: str, out: Path, quiet: bool, trust_remote_code: bool) -> None:
@@ -28,7 +34,7 @@ def convert(folder: Path, gguf: str | None, task: str | None, to: str, out: Path
     from edgepress.storage import check_writable_dir
 
     formats = split_list(to)
-    check_formats(formats)
+    check_formats(formats, task_of(task))
     check_writable_dir(out, "--out")
     with step(f"loading {folder} and converting it to {', '.join(formats)}", quiet):
         made = convert_lm(load(folder, gguf, task, trust_remote_code), formats, out)
@@ -42,16 +48,16 @@ def quantize(folder: Path, gguf: str | None, task: str | None, mode: str, group_
 
     spec_of(mode, group_size, method or "rtn")  # bad flags before the slow load
     formats = split_list(to)
-    check_formats(formats)
+    check_formats(formats, task_of(task))
     check_writable_dir(out, "--out")
     with step(f"loading {folder} and quantizing it ({mode})", quiet):  # one step: a bad --group-size ends it without a "done" line
         made = quantize_lm(load(folder, gguf, task, trust_remote_code), mode, group_size, method or "rtn", formats, out)
     _print(made, quiet)
     for artifact in made:
         facts = artifact.report.get("quantization", {})
-        for weight in facts.get("float_weights", []) + facts.get("float_layers", []):  # ONNX names nodes, ExecuTorch layers
-            name = weight.get("node") or weight.get("layer")
-            err_console.print(f"left in float in {artifact.path.name}: {escape(str(name))} {weight['shape']}: {escape(weight['reason'])}", highlight=False)
+        for weight in facts.get("float_weights", []) + facts.get("float_layers", []):  # ONNX names nodes, ExecuTorch layers, TFLite operators
+            what = f"{weight['node'] if 'node' in weight else weight['layer']} {weight['shape']}" if "shape" in weight else f"{weight['weights']} weights read by {weight['operator']}"
+            err_console.print(f"left in float in {artifact.path.name}: {escape(what)}: {escape(weight['reason'])}", highlight=False)
 
 
 def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | None, text: Path | None, prompt_tokens: int, new_tokens: int,

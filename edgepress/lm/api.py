@@ -7,26 +7,23 @@ from pathlib import Path
 
 from edgepress.artifact import Artifact, Format
 from edgepress.errors import BadInputError
-from edgepress.lm.hf import HFModel
+from edgepress.lm.hf import HFModel, Task
 from edgepress.quantization import Mode, QuantSpec, WeightMethod
 
 LM_MODES = (Mode.INT4, Mode.INT8_WEIGHT, Mode.INT8_DYNAMIC)
-NOT_BUILT = {
-    Format.TFLITE: "TFLite export of language models (prefill and decode signatures, litert-torch) is not built yet",
-}
-MADE = (Format.ONNX, Format.EXECUTORCH)
+MADE = (Format.ONNX, Format.EXECUTORCH, Format.TFLITE)
 
 
-def check_formats(formats: Sequence[str]) -> list[Format]:
+def check_formats(formats: Sequence[str], task: Task = Task.TEXT_GENERATION) -> list[Format]:
     """The formats a language model converts to here; anything else is refused before any work."""
     chosen = [Format.parse(name) for name in formats]
     for fmt in chosen:
-        if fmt in NOT_BUILT:
-            raise BadInputError(f"{NOT_BUILT[fmt]}; use --to onnx or executorch")
         if fmt not in MADE:
-            raise BadInputError(f"a Hugging Face language model converts to onnx or executorch, not {fmt.value}")
+            raise BadInputError(f"a Hugging Face language model converts to onnx, executorch or tflite, not {fmt.value}")
+        if fmt is not Format.ONNX and task is not Task.TEXT_GENERATION:
+            raise BadInputError(f"{fmt.value} export of encoders is not built yet; export the encoder with --to onnx")
     if not chosen:
-        raise BadInputError("--to names no format; give onnx, executorch or both")
+        raise BadInputError("--to names no format; give onnx, executorch, tflite or several")
     return chosen
 
 
@@ -37,13 +34,23 @@ def convert_lm(lm: HFModel, formats: Sequence[str] = ("onnx",), out_dir: str | P
         >>> [a.path.name for a in convert_lm(from_hf("SmolLM2", gguf_file="m.gguf"), ["onnx"], "out")]
         ['SmolLM2.onnx']
     """
-    from edgepress.lm.executorch_export import export_pte
     from edgepress.lm.onnx_export import export_onnx, safe_stem
 
     made = []
-    for fmt in check_formats(formats):
-        made.append(export_onnx(lm, Path(out_dir)) if fmt is Format.ONNX else export_pte(lm, Path(out_dir), f"{safe_stem(lm.name)}_pte"))
+    for fmt in check_formats(formats, lm.task):
+        made.append(export_onnx(lm, Path(out_dir)) if fmt is Format.ONNX else _export_static(lm, fmt, Path(out_dir), safe_stem(lm.name)))
     return made
+
+
+def _export_static(lm: HFModel, fmt: Format, out_dir: Path, stem: str, spec: QuantSpec | None = None) -> Artifact:
+    """A fixed-cache decoder: ``<stem>_pte/`` (ExecuTorch) or ``<stem>_tflite/`` (LiteRT)."""
+    if fmt is Format.EXECUTORCH:
+        from edgepress.lm.executorch_export import export_pte
+
+        return export_pte(lm, out_dir, f"{stem}_pte", spec)
+    from edgepress.lm.tflite_export import export_tflite
+
+    return export_tflite(lm, out_dir, f"{stem}_tflite", spec)
 
 
 def quantize_lm(lm: HFModel, mode: str | Mode = Mode.INT4, group_size: int = 32, method: str | WeightMethod = WeightMethod.RTN,
@@ -62,7 +69,11 @@ def quantize_lm(lm: HFModel, mode: str | Mode = Mode.INT4, group_size: int = 32,
     from edgepress.storage import staging_dir
 
     spec = spec_of(mode, group_size, method)
-    chosen = check_formats(formats)
+    chosen = check_formats(formats, lm.task)
+    if Format.TFLITE in chosen:
+        from edgepress.lm.tflite_export import check_tflite_spec
+
+        check_tflite_spec(spec)
     if Format.EXECUTORCH in chosen and spec.mode is Mode.INT8_WEIGHT:
         raise BadInputError("--mode int8_weight does not make a working .pte here (ExecuTorch 1.5's 8-bit weight-only lowering gave garbage "
                             "logits on the test model); use --mode int8_dynamic or int4 for executorch, or int8_weight for onnx")
@@ -74,10 +85,7 @@ def quantize_lm(lm: HFModel, mode: str | Mode = Mode.INT4, group_size: int = 32,
     if Format.ONNX in chosen:
         with staging_dir(Path(out_dir)) as tmp:
             made.append(quantize_onnx(export_onnx(lm, tmp), spec, Path(out_dir), stem))
-    if Format.EXECUTORCH in chosen:
-        from edgepress.lm.executorch_export import export_pte
-
-        made.append(export_pte(lm, Path(out_dir), f"{stem}_pte", spec))
+    made += [_export_static(lm, fmt, Path(out_dir), stem, spec) for fmt in chosen if fmt is not Format.ONNX]
     return made
 
 

@@ -26,24 +26,28 @@ ENCODER_SEQUENCE = 128
 
 
 def load_lm(path: str | Path) -> Artifact:
-    """A language-model artifact edgepress wrote (an .onnx or .pte file, or its folder, which holds the tokenizer)."""
+    """A language-model artifact edgepress wrote (an .onnx, .pte or .tflite file, or its folder, which holds the tokenizer)."""
     file = Path(path)
     if file.is_dir():
-        found = sorted([*file.glob("*.onnx"), *file.glob("*.pte")])
+        found = sorted(p for suffix in LM_SUFFIXES for p in file.glob(f"*{suffix}"))
         if len(found) != 1:
-            raise BadInputError(f"{file} holds {len(found)} .onnx/.pte files; name the one to measure")
+            raise BadInputError(f"{file} holds {len(found)} .onnx/.pte/.tflite files; name the one to measure")
         file = found[0]
-    if not file.is_file() or file.suffix not in (".onnx", ".pte"):
-        raise BadInputError(f"{file}: a language-model artifact is an .onnx or .pte file (or the folder edgepress wrote it in)")
-    return _load_pte(file) if file.suffix == ".pte" else _load_onnx(file)
+    if not file.is_file() or file.suffix not in LM_SUFFIXES:
+        raise BadInputError(f"{file}: a language-model artifact is an .onnx, .pte or .tflite file (or the folder edgepress wrote it in)")
+    return _load_onnx(file) if file.suffix == ".onnx" else _load_static(file, LM_SUFFIXES[file.suffix])
 
 
-def _load_pte(file: Path) -> Artifact:
+LM_SUFFIXES = {".onnx": Format.ONNX, ".pte": Format.EXECUTORCH, ".tflite": Format.TFLITE}
+
+
+def _load_static(file: Path, fmt: Format) -> Artifact:
+    """A .pte or .tflite decoder: its cache length is a fact of the export, kept in the sidecar."""
     from edgepress.lm.onnx_export import recall
 
-    found = recall(Artifact.from_file(file, Format.EXECUTORCH, InputSpec(()), side_files=sorted(p for p in file.parent.iterdir() if p != file and p.is_file())))
+    found = recall(Artifact.from_file(file, fmt, InputSpec(()), side_files=sorted(p for p in file.parent.iterdir() if p != file and p.is_file())))
     if "max_length" not in found.report:
-        raise BadInputError(f"{file} was not written by edgepress convert --hf (its static cache length is unknown); export it again")
+        raise BadInputError(f"{file} was not written by edgepress convert --hf (its cache length is unknown); export it again")
     return found
 
 
@@ -144,11 +148,11 @@ def _decoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenize
 
 
 def _check_lengths(artifacts: Sequence[Artifact], window: int, generated: int) -> None:
-    """A .pte's static cache bounds the perplexity window and prompt + new tokens: refuse before any work."""
+    """A .pte's or .tflite's fixed cache bounds the perplexity window and prompt + new tokens: refuse before any work."""
     for artifact in artifacts:
         limit = artifact.report.get("max_length")
         if limit is not None and max(window, generated) >= limit:
-            raise BadInputError(f"{artifact.name} holds {limit} positions in its static cache; use --window and --prompt-tokens + --new-tokens below that")
+            raise BadInputError(f"{artifact.name} holds {limit} positions in its cache; use --window and --prompt-tokens + --new-tokens below that")
 
 
 def _encoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenizer: Any, text: str, count: int,

@@ -17,7 +17,9 @@ import numpy as np
 class Decoder(Protocol):
     def start(self) -> Any: ...
 
-    def forward(self, ids: list[int], state: Any) -> tuple[np.ndarray, Any]: ...
+    def forward(self, ids: list[int], state: Any, last_only: bool = False) -> tuple[np.ndarray, Any]:
+        """Logits of every position of ``ids`` (or of the last one only, when that is all the caller needs) and the new state."""
+        ...
 
 
 @dataclass
@@ -42,7 +44,7 @@ class OnnxDecoder:
     def start(self) -> OnnxState:
         return OnnxState({i.name: np.zeros(_cache_shape(i.shape), dtype=_np_dtype(i.type)) for i in self.past})
 
-    def forward(self, ids: list[int], state: OnnxState) -> tuple[np.ndarray, OnnxState]:
+    def forward(self, ids: list[int], state: OnnxState, last_only: bool = False) -> tuple[np.ndarray, OnnxState]:
         total = state.length + len(ids)
         feed = {"input_ids": np.asarray([ids], dtype=np.int64), "attention_mask": np.ones((1, total), dtype=np.int64), **state.cache}
         values = dict(zip(self.outputs, self.session.run(None, feed)))
@@ -61,7 +63,7 @@ class TorchDecoder:
 
         return DynamicCache(config=self.model.config)
 
-    def forward(self, ids: list[int], state: Any) -> tuple[np.ndarray, Any]:
+    def forward(self, ids: list[int], state: Any, last_only: bool = False) -> tuple[np.ndarray, Any]:
         import torch
 
         with torch.inference_mode():
@@ -79,7 +81,7 @@ class Generated:
 def greedy(decoder: Decoder, prompt: list[int], new_tokens: int) -> Generated:
     """Greedy generation of exactly ``new_tokens`` tokens (no stop at end-of-text: the count is what is timed)."""
     start = time.perf_counter()
-    logits, state = decoder.forward(prompt, decoder.start())
+    logits, state = decoder.forward(prompt, decoder.start(), last_only=True)
     token = int(logits[-1].argmax())
     made = Generated([token], (time.perf_counter() - start) * 1e3)
     for _ in range(new_tokens - 1):
@@ -155,7 +157,7 @@ class PteDecoder:
     def start(self) -> int:
         return 0
 
-    def forward(self, ids: list[int], state: int) -> tuple[np.ndarray, int]:
+    def forward(self, ids: list[int], state: int, last_only: bool = False) -> tuple[np.ndarray, int]:
         import torch
 
         if self.max_length is not None and state + len(ids) >= self.max_length:
@@ -168,4 +170,9 @@ class PteDecoder:
 
 def decoder_for(path: Path, threads: int | None = None, max_length: int | None = None) -> Decoder:
     """The runner of a decoder artifact by its file type."""
-    return PteDecoder(path, threads, max_length) if Path(path).suffix == ".pte" else OnnxDecoder(path, threads)
+    suffix = Path(path).suffix
+    if suffix == ".tflite":
+        from edgepress.lm.tflite_session import TfliteDecoder
+
+        return TfliteDecoder(path, threads)
+    return PteDecoder(path, threads, max_length) if suffix == ".pte" else OnnxDecoder(path, threads)

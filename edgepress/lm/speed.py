@@ -51,6 +51,8 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     if request["path"].endswith(".pte"):
         import executorch.runtime  # noqa: F401  (imported before the load timer: load_ms is the model, not the import)
+    elif request["path"].endswith(".tflite"):
+        import ai_edge_litert.interpreter  # noqa: F401
     else:
         import onnxruntime  # noqa: F401
 

@@ -38,6 +38,6 @@ def test_the_static_cache_bounds_windows_before_any_work(tiny_llama, tmp_path):
     from edgepress.artifact import Artifact, Format, InputSpec
 
     art = Artifact(Format.EXECUTORCH, tmp_path / "m.pte", "0", 0, InputSpec(()), report={"max_length": 64})
-    with pytest.raises(BadInputError, match="holds 64 positions in its static cache"):
+    with pytest.raises(BadInputError, match="holds 64 positions in its cache"):
         _check_lengths([art], 128, 10)
     _check_lengths([art], 32, 10)

@@ -144,8 +144,12 @@ def test_group_sizes_and_modes_are_checked_before_any_work(llama, tmp_path):
         quantize_lm(llama, "int4", group_size=48, out_dir=out)
     with pytest.raises(BadInputError, match="gptq .* not built yet"):
         quantize_lm(llama, "int4", method="gptq", out_dir=out)
-    with pytest.raises(BadInputError, match="TFLite export of language models .* not built yet"):
-        quantize_lm(llama, "int4", formats=["tflite"], out_dir=out)
+    with pytest.raises(BadInputError, match="hqq is ONNX Runtime's; the TFLite path"):
+        quantize_lm(llama, "int4", method="hqq", formats=["tflite"], out_dir=out)
+    with pytest.raises(BadInputError, match="--group-size 16 is not a block size ai-edge-quantizer takes"):
+        quantize_lm(llama, "int4", group_size=16, formats=["tflite"], out_dir=out)
+    with pytest.raises(BadInputError, match="a Hugging Face language model converts to onnx, executorch or tflite, not keras"):
+        quantize_lm(llama, "int4", formats=["keras"], out_dir=out)
     with pytest.raises(BadInputError, match="int8_weight does not make a working .pte"):
         quantize_lm(llama, "int8_weight", formats=["executorch"], out_dir=out)
     with pytest.raises(BadInputError, match="hqq is ONNX Runtime's"):
@@ -168,7 +172,7 @@ def test_text_windows_and_bad_text(tmp_path):
 def test_artifact_folder_without_a_single_model_is_refused(tmp_path):
     from edgepress.lm.bench import load_lm
 
-    with pytest.raises(BadInputError, match="holds 0 .onnx/.pte files"):
+    with pytest.raises(BadInputError, match="holds 0 .onnx/.pte/.tflite files"):
         load_lm(tmp_path)
-    with pytest.raises(BadInputError, match="is an .onnx or .pte file"):
-        load_lm(Path(tmp_path / "model.tflite"))
+    with pytest.raises(BadInputError, match="is an .onnx, .pte or .tflite file"):
+        load_lm(Path(tmp_path / "model.h5"))

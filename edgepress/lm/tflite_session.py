@@ -1,0 +1,84 @@
+"""Running a TFLite decoder exported with ``prefill_<N>`` and ``decode`` signatures (LiteRT's interpreter, XNNPACK).
+
+The cache is a fixed number of positions; each call takes the cache tensors and returns them
+updated. The mask is additive: 0 where a query may attend (cache positions up to its own),
+the float minimum elsewhere. ``prefill`` returns no logits, so a prompt is prefilled but
+for its last token, which ``decode`` then runs to give the next token's logits (as LiteRT-LM
+does); logits of every position (perplexity) come from ``decode`` one token at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+import numpy as np
+
+from edgepress.errors import BadInputError
+
+MASKED = np.finfo(np.float32).min
+
+
+@dataclass
+class TfliteState:
+    cache: dict[str, np.ndarray]
+    length: int = 0
+
+
+class TfliteDecoder:
+    """A ``.tflite`` decoder behind the same interface as the ONNX and ExecuTorch ones."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
+        names = interpreter.get_signature_list()
+        prefills = sorted(n for n in names if n.startswith("prefill"))
+        if "decode" not in names or not prefills:
+            raise BadInputError(f"{Path(path).name} has no prefill and decode signatures: not a decoder exported with a KV cache")
+        self.prefill, self.decode = interpreter.get_signature_runner(prefills[0]), interpreter.get_signature_runner("decode")
+        self.chunk = int(self.prefill.get_input_details()["tokens"]["shape"][1])
+        inputs = self.decode.get_input_details()
+        self.length = int(inputs["mask"]["shape"][-1])
+        self.cache_specs = {k: (tuple(d["shape"]), d["dtype"]) for k, d in inputs.items() if k.startswith("kv_cache")}
+
+    def start(self) -> TfliteState:
+        return TfliteState({k: np.zeros(shape, dtype) for k, (shape, dtype) in self.cache_specs.items()})
+
+    def forward(self, ids: list[int], state: TfliteState, last_only: bool = False) -> tuple[np.ndarray, TfliteState]:
+        if state.length + len(ids) > self.length:
+            raise BadInputError(f"the .tflite's KV cache holds {self.length} positions; {state.length + len(ids)} asked for (shorten --window or the prompt)")
+        if last_only:
+            state = self._prefill(ids[:-1], state)
+            ids = ids[-1:]
+        rows = []
+        for token in ids:
+            logits, state = self._step(token, state)
+            rows.append(logits)
+        return np.stack(rows), state
+
+    def _prefill(self, ids: list[int], state: TfliteState) -> TfliteState:
+        """Prefill in whole chunks while they fit the cache; the rest (short of a chunk's room) goes through decode."""
+        done = 0
+        while len(ids) - done > 1 and state.length + self.chunk <= self.length:
+            part = ids[done:done + self.chunk]
+            tokens = np.zeros((1, self.chunk), np.int32)
+            tokens[0, :len(part)] = part
+            # padding runs at the positions after the real tokens: what it writes there is overwritten before it is attended to
+            positions = np.arange(state.length, state.length + self.chunk, dtype=np.int32)
+            out = self.prefill(tokens=tokens, input_pos=positions, mask=_mask(positions, self.length), **state.cache)
+            state = TfliteState({k: out[k] for k in state.cache}, state.length + len(part))
+            done += len(part)
+        for token in ids[done:]:
+            state = self._step(token, state)[1]
+        return state
+
+    def _step(self, token: int, state: TfliteState) -> tuple[np.ndarray, TfliteState]:
+        position = np.asarray([state.length], np.int32)
+        out = self.decode(tokens=np.asarray([[token]], np.int32), input_pos=position, mask=_mask(position, self.length), **state.cache)
+        return out["logits"][0, -1], TfliteState({k: out[k] for k in state.cache}, state.length + 1)
+
+
+def _mask(positions: np.ndarray, length: int) -> np.ndarray:
+    """[1, 1, queries, cache]: each query sees the cache up to its own position."""
+    return np.where(np.arange(length)[None, :] <= positions[:, None], np.float32(0), MASKED)[None, None].astype(np.float32)
+

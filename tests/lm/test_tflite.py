@@ -1,0 +1,58 @@
+"""Decoders to TFLite: litert-torch's prefill and decode signatures with a KV cache, run by LiteRT's interpreter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgepress.lm.hf import from_hf
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_llama):
+    return from_hf(tiny_llama)
+
+
+@pytest.fixture(scope="module")
+def fp32(lm, tmp_path_factory):
+    from edgepress.lm.api import convert_lm
+
+    return convert_lm(lm, ["tflite"], tmp_path_factory.mktemp("tflite"))[0]
+
+
+def test_a_tflite_decoder_gives_pytorchs_logits_and_greedy_tokens(lm, fp32):
+    from edgepress.lm.sessions import TorchDecoder, greedy
+    from edgepress.lm.tflite_session import TfliteDecoder
+
+    assert fp32.path.suffix == ".tflite" and (fp32.path.parent / "tokenizer.json").exists()
+    assert fp32.report["max_length"] == 1024 and fp32.lineage == ("convert.tflite",)
+    text = "for item in items:\n    print(item)\nwhile True:\n    break\n" * 12
+    ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"][:300]  # more than two prefill chunks of 128
+    decoder, reference = TfliteDecoder(fp32.path, threads=1), TorchDecoder(lm.model)
+    every = decoder.forward(ids, decoder.start())[0]
+    expected = reference.forward(ids, reference.start())[0]
+    assert every.shape == expected.shape and np.abs(every - expected).max() < 1e-3 * np.abs(expected).max()
+    last = decoder.forward(ids, decoder.start(), last_only=True)[0]  # prefill chunks, then one decode step
+    assert last.shape == (1, expected.shape[1]) and np.abs(last[0] - expected[-1]).max() < 1e-3 * np.abs(expected).max()
+    assert greedy(decoder, ids[:40], 20).tokens == greedy(reference, ids[:40], 20).tokens
+    with pytest.raises(Exception, match="KV cache holds 1024 positions; 1100 asked for"):
+        decoder.forward(list(range(1100)), decoder.start())
+
+
+def test_int4_and_int8_tflite_are_smaller_list_float_weights_and_measure_against_the_reference(lm, fp32, tmp_path):
+    from edgepress.lm.api import quantize_lm
+    from edgepress.lm.bench import bench_lm, load_lm
+
+    int4, dynamic = (quantize_lm(lm, mode, group_size=32, formats=["tflite"], out_dir=tmp_path)[0] for mode in ("int4", "int8_dynamic"))
+    facts = int4.report["quantization"]
+    assert int4.path.name == "tiny-llama0_int4_tflite.tflite" and facts["mode"] == "int4" and facts["group_size"] == 32
+    assert facts["quantized_weight_fraction"] > 0.95 and isinstance(facts["float_layers"], list)
+    # on a model this small the flatbuffer's own structure (long tensor names) is half the file
+    assert int4.size_bytes < 0.6 * fp32.size_bytes and dynamic.size_bytes < 0.6 * fp32.size_bytes
+    again = load_lm(int4.path.parent)  # the folder, read back: the sidecar keeps the cache length and the recipe
+    assert again.report["max_length"] == 1024 and again.quant.mode.value == "int4"
+    doc = bench_lm([load_lm(fp32.path), again, dynamic], reference=lm, prompt_tokens=16, new_tokens=6, eval_tokens=300, window=150, threads=1)
+    plain, quantized, _ = doc["results"]
+    assert plain["quality"]["next_token_agreement"] == 1.0 and plain["quality"]["greedy_match_tokens"] == 6
+    assert abs(plain["quality"]["perplexity"] - doc["reference"]["perplexity"]) < 1e-3 * doc["reference"]["perplexity"]
+    assert 0 < quantized["quality"]["kl_div"] < 5 and quantized["generation"]["decode_tok_s"] > 0
