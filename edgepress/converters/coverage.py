@@ -79,15 +79,28 @@ def tflite_coverage(path: Path) -> Coverage:
     for graph in model.subgraphs:
         readers = {i: ops.get(max(model.operatorCodes[op.opcodeIndex].builtinCode, model.operatorCodes[op.opcodeIndex].deprecatedBuiltinCode), "CUSTOM")
                    for op in graph.operators for i in op.inputs}
+        parameters = _blockwise_parameters(graph.tensors)
         for index, tensor in enumerate(graph.tensors):
             data = model.buffers[tensor.buffer].data
-            if data is None or len(data) == 0 or tensor.shape is None or len(tensor.shape) < 2:
+            if data is None or len(data) == 0 or tensor.shape is None or len(tensor.shape) < 2 or index in parameters:
                 continue
             size = int(np.prod(tensor.shape))
             kind = types[tensor.type]
             quantized += size if kind in LOW_BITS else 0
             _count(kind, size, readers.get(index, "unused"), floats)
     return Coverage(quantized, floats)
+
+
+def _blockwise_parameters(tensors: Any) -> set[int]:
+    """Tensors holding blockwise scales and zero points: quantization parameters of a weight, not weights."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    found = set()
+    for tensor in tensors:
+        details = tensor.quantization.details if tensor.quantization is not None else None
+        if isinstance(details, schema.BlockwiseQuantizationT):
+            found |= {details.scales, details.zeroPoints} if details.zeroPoints else {details.scales}
+    return found
 
 
 def program_coverage(program: Any) -> Coverage:

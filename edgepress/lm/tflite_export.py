@@ -133,7 +133,8 @@ def quantize_tflite(source: Path, spec: QuantSpec, path: Path) -> dict[str, Any]
     coverage = tflite_coverage(path)
     left = [{"operator": op, "weights": count, "reason": "ai-edge-quantizer's recipe has no rule for this operator"}
             for op, count in sorted(coverage.float_by_op.items())]
-    return {"quantizer": f"ai-edge-quantizer {version('ai-edge-quantizer')} ({_recipe_name(spec)})",
+    head = {"lm_head": "decode_logits_output", "lm_head_bits": 8} if spec.mode is Mode.INT4 else {}
+    return {"quantizer": f"ai-edge-quantizer {version('ai-edge-quantizer')} ({_recipe_name(spec)})", **head,
             "quantized_weight_fraction": round(coverage.fraction, 4), "embedding_bits": 8, "float_layers": left}
 
 
@@ -146,6 +147,8 @@ def recipe_of(spec: QuantSpec) -> Any:
     if spec.mode is Mode.INT4:
         block = qtyping.QuantGranularity(f"BLOCKWISE_{spec.group_size}")
         manager.add_dynamic_config(regex=".*", operation_name=fc, num_bits=4, granularity=block)
+        # the LM head and the embedding 8-bit, as on ONNX; a tied table then has one quantization for all its readers
+        manager.add_dynamic_config(regex=".*logits.*", operation_name=fc, num_bits=8)  # litert-torch names the head "decode_logits_output"
         manager.add_dynamic_config(regex=".*", operation_name=embedding, num_bits=8)
     elif spec.mode is Mode.INT8_DYNAMIC:
         manager.add_dynamic_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=8)
