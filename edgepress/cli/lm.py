@@ -18,15 +18,9 @@ RemoteCodeOption = Annotated[bool, typer.Option("--trust-remote-code", help="Run
 
 
 def load(folder: Path, gguf: str | None, task: str | None, trust_remote_code: bool) -> Any:
-    from edgepress.lm.hf import from_hf
+    from edgepress.lm.hf import Task, from_hf
 
-    return from_hf(folder, task_of(task), gguf_file=gguf, trust_remote_code=trust_remote_code)
-
-
-def task_of(task: str | None) -> Any:
-    from edgepress.lm.hf import Task
-
-    return Task.parse(task) if task else Task.TEXT_GENERATION
+    return from_hf(folder, Task.parse(task) if task else Task.TEXT_GENERATION, gguf_file=gguf, trust_remote_code=trust_remote_code)
 
 
 def convert(folder: Path, gguf: str | None, task: str | None, to: str, out: Path, quiet: bool, trust_remote_code: bool) -> None:
@@ -34,7 +28,7 @@ def convert(folder: Path, gguf: str | None, task: str | None, to: str, out: Path
     from edgepress.storage import check_writable_dir
 
     formats = split_list(to)
-    check_formats(formats, task_of(task))
+    check_formats(formats)
     check_writable_dir(out, "--out")
     with step(f"loading {folder} and converting it to {', '.join(formats)}", quiet):
         made = convert_lm(load(folder, gguf, task, trust_remote_code), formats, out)
@@ -48,7 +42,7 @@ def quantize(folder: Path, gguf: str | None, task: str | None, mode: str, group_
 
     spec_of(mode, group_size, method or "rtn")  # bad flags before the slow load
     formats = split_list(to)
-    check_formats(formats, task_of(task))
+    check_formats(formats)
     check_writable_dir(out, "--out")
     with step(f"loading {folder} and quantizing it ({mode})", quiet):  # one step: a bad --group-size ends it without a "done" line
         made = quantize_lm(load(folder, gguf, task, trust_remote_code), mode, group_size, method or "rtn", formats, out)

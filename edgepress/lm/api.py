@@ -14,14 +14,12 @@ LM_MODES = (Mode.INT4, Mode.INT8_WEIGHT, Mode.INT8_DYNAMIC)
 MADE = (Format.ONNX, Format.EXECUTORCH, Format.TFLITE)
 
 
-def check_formats(formats: Sequence[str], task: Task = Task.TEXT_GENERATION) -> list[Format]:
+def check_formats(formats: Sequence[str]) -> list[Format]:
     """The formats a language model converts to here; anything else is refused before any work."""
     chosen = [Format.parse(name) for name in formats]
     for fmt in chosen:
         if fmt not in MADE:
             raise BadInputError(f"a Hugging Face language model converts to onnx, executorch or tflite, not {fmt.value}")
-        if fmt is not Format.ONNX and task is not Task.TEXT_GENERATION:
-            raise BadInputError(f"{fmt.value} export of encoders is not built yet; export the encoder with --to onnx")
     if not chosen:
         raise BadInputError("--to names no format; give onnx, executorch, tflite or several")
     return chosen
@@ -37,13 +35,17 @@ def convert_lm(lm: HFModel, formats: Sequence[str] = ("onnx",), out_dir: str | P
     from edgepress.lm.onnx_export import export_onnx, safe_stem
 
     made = []
-    for fmt in check_formats(formats, lm.task):
+    for fmt in check_formats(formats):
         made.append(export_onnx(lm, Path(out_dir)) if fmt is Format.ONNX else _export_static(lm, fmt, Path(out_dir), safe_stem(lm.name)))
     return made
 
 
 def _export_static(lm: HFModel, fmt: Format, out_dir: Path, stem: str, spec: QuantSpec | None = None) -> Artifact:
-    """A fixed-cache decoder: ``<stem>_pte/`` (ExecuTorch) or ``<stem>_tflite/`` (LiteRT)."""
+    """A fixed-cache decoder or an encoder: ``<stem>_pte/`` (ExecuTorch) or ``<stem>_tflite/`` (LiteRT)."""
+    if lm.task is Task.FEATURE_EXTRACTION:
+        from edgepress.lm.encoder_export import export_encoder
+
+        return export_encoder(lm, fmt, out_dir, f"{stem}_{'pte' if fmt is Format.EXECUTORCH else 'tflite'}", spec)
     if fmt is Format.EXECUTORCH:
         from edgepress.lm.executorch_export import export_pte
 
@@ -69,7 +71,7 @@ def quantize_lm(lm: HFModel, mode: str | Mode = Mode.INT4, group_size: int = 32,
     from edgepress.storage import staging_dir
 
     spec = spec_of(mode, group_size, method)
-    chosen = check_formats(formats, lm.task)
+    chosen = check_formats(formats)
     if Format.TFLITE in chosen:
         from edgepress.lm.tflite_export import check_tflite_spec
 

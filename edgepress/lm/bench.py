@@ -158,7 +158,7 @@ def _check_lengths(artifacts: Sequence[Artifact], window: int, generated: int) -
 def _encoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenizer: Any, text: str, count: int,
               threads: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     from edgepress.lm.quality import cosines, mean_pool
-    from edgepress.lm.sessions import OnnxEncoder, TorchEncoder
+    from edgepress.lm.sessions import TorchEncoder, encoder_for
     from edgepress.lm.text import token_ids
     from edgepress.lm.speed import measure_in_worker
 
@@ -170,7 +170,7 @@ def _encoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenize
     for artifact in artifacts:
         quality: dict[str, Any] = {"sentences": int(ids.shape[0])}
         if ref is not None:
-            got = mean_pool(OnnxEncoder(artifact.path, threads).hidden(ids, mask), mask)  # type: ignore[arg-type]
+            got = mean_pool(encoder_for(artifact.path, threads).hidden(ids, mask), mask)  # type: ignore[arg-type]
             sims = cosines(got, ref)
             quality |= {"cosine_mean": float(sims.mean()), "cosine_min": float(sims.min())}
         speed = measure_in_worker({"path": str(artifact.path), "task": Task.FEATURE_EXTRACTION.value, "threads": threads, "prompt": prompt})

@@ -76,11 +76,11 @@ def quantize_torch(model: Any, spec: QuantSpec) -> dict[str, Any]:
     _untie(model)
     with _quiet_prints():
         quantize_model_(model, qlinear_config=LINEAR_CONFIGS[spec.mode], qlinear_group_size=group, skip_incompatible_shapes=True)
-    embedding = model.get_input_embeddings()
-    left.append({"layer": "embedding", "shape": list(embedding.weight.shape),
-                 "reason": "the ExecuTorch Python runtime has no quantized embedding kernel (embedding_byte); an int8 table would not load"})
+    left += [{"layer": name, "shape": list(m.weight.shape),
+              "reason": "the ExecuTorch Python runtime has no quantized embedding kernel (embedding_byte); an int8 table would not load"}
+             for name, m in model.named_modules() if isinstance(m, torch.nn.Embedding)]
     return {"quantizer": f"executorch.extension.llm quantize_model_ ({LINEAR_CONFIGS[spec.mode]}), torchao {_version('torchao')}",
-            "quantized_linears": len(linears) - len(left) + 1, "float_layers": left, "embedding_bits": None}
+            "quantized_linears": sum(1 for m in linears.values() if not (group and m.in_features % group)), "float_layers": left, "embedding_bits": None}
 
 
 def _quiet_prints() -> Any:

@@ -148,7 +148,12 @@ def _encoder(lm: HFModel) -> tuple[Any, tuple[Any, ...], list[str], list[str], A
     names = ["input_ids", "attention_mask"]
     args = (torch.ones((2, 8), dtype=torch.int64), torch.ones((2, 8), dtype=torch.int64))
     dynamic = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
-    return _Encoder(lm.model).eval(), args, names, ["last_hidden_state"], dynamic
+    return hidden_states_module(lm.model), args, names, ["last_hidden_state"], dynamic
+
+
+def hidden_states_module(model: Any) -> Any:
+    """An encoder as ``forward(input_ids, attention_mask) -> last_hidden_state`` (what every format exports)."""
+    return _Encoder(model).eval()
 
 
 def cache_shape(config: Any) -> tuple[int, int, int]:

@@ -176,3 +176,33 @@ def decoder_for(path: Path, threads: int | None = None, max_length: int | None =
 
         return TfliteDecoder(path, threads)
     return PteDecoder(path, threads, max_length) if suffix == ".pte" else OnnxDecoder(path, threads)
+
+
+class PteEncoder:
+    """An ExecuTorch encoder (dynamic sequence, batch 1): each row runs at the batch's padded length."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        from executorch.runtime import Runtime
+
+        from edgepress.targets.measure_worker import set_executorch_threads
+
+        if threads:
+            set_executorch_threads(threads)
+        self.method = Runtime.get().load_program(str(path)).load_method("forward")
+
+    def hidden(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        rows = [self.method.execute([torch.from_numpy(i[None].astype(np.int64)), torch.from_numpy(m[None].astype(np.int64))])[0][0].numpy()
+                for i, m in zip(ids, mask)]
+        return np.stack(rows)
+
+
+def encoder_for(path: Path, threads: int | None = None) -> Any:
+    """The runner of an encoder artifact by its file type (each has ``hidden(ids, mask)``)."""
+    suffix = Path(path).suffix
+    if suffix == ".tflite":
+        from edgepress.lm.tflite_session import TfliteEncoder
+
+        return TfliteEncoder(path, threads)
+    return PteEncoder(path, threads) if suffix == ".pte" else OnnxEncoder(path, threads)

@@ -87,9 +87,9 @@ def latency_stats(samples: np.ndarray) -> dict[str, float]:
 
 
 def _encoder(request: dict[str, Any], imported: float) -> dict[str, Any]:
-    from edgepress.lm.sessions import OnnxEncoder
+    from edgepress.lm.sessions import encoder_for
 
-    encoder = OnnxEncoder(Path(request["path"]), request.get("threads"))
+    encoder = encoder_for(Path(request["path"]), request.get("threads"))
     load_ms = (time.perf_counter() - imported) * 1e3
     ids = np.asarray([request["prompt"]], dtype=np.int64)
     mask = np.ones_like(ids)

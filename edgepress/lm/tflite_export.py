@@ -39,6 +39,7 @@ def export_tflite(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None 
         >>> art.report["max_length"]
         1024
     """
+    from edgepress.converters.tflite import strip_debug_names
     from edgepress.lm.onnx_export import publish_folder, remember, save_companions
     from edgepress.storage import staging_dir
 
@@ -54,13 +55,14 @@ def export_tflite(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None 
         facts = quantize_tflite(plain, spec, path) if spec is not None else {}
         if spec is None:
             plain.rename(path)
+        stripped = strip_debug_names(path)  # after quantization: the recipe's rules match these names
         save_companions(lm, staged)
         final = publish_folder(staged, Path(out_dir))
     path = final / path.name
     sides = sorted(p for p in final.iterdir() if p != path and p.is_file())
     spec_in = InputSpec((TensorSpec("tokens", (1, "sequence"), "int32"), TensorSpec("input_pos", ("sequence",), "int32")))
     report = {"task": Task.TEXT_GENERATION.value, "converter": _converter(), "max_length": cache_length, "prefill_length": prefill_length,
-              **record(spec, facts)}
+              "debug_names_stripped_bytes": stripped, **record(spec, facts)}
     lineage = ("convert.tflite",) + ((f"quantize.{spec.mode.value}",) if spec else ())
     return remember(Artifact.from_file(path, Format.TFLITE, spec_in, lineage=lineage, side_files=sides, report=report, quant=spec))
 

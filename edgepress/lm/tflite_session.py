@@ -82,3 +82,26 @@ def _mask(positions: np.ndarray, length: int) -> np.ndarray:
     """[1, 1, queries, cache]: each query sees the cache up to its own position."""
     return np.where(np.arange(length)[None, :] <= positions[:, None], np.float32(0), MASKED)[None, None].astype(np.float32)
 
+
+
+class TfliteEncoder:
+    """A fixed-sequence ``.tflite`` encoder: each row is padded (and masked) to the file's length, batch 1."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(path), num_threads=threads or None)
+        self.runner = interpreter.get_signature_runner()
+        self.names = sorted(self.runner.get_input_details())  # args_0 (ids), args_1 (mask), in the exported order
+        self.length = int(self.runner.get_input_details()[self.names[0]]["shape"][1])
+
+    def hidden(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if ids.shape[1] > self.length:
+            raise BadInputError(f"the .tflite encoder takes {self.length} tokens; {ids.shape[1]} given (truncate the input)")
+        rows = []
+        for row_ids, row_mask in zip(ids, mask):
+            padded = np.zeros((2, 1, self.length), np.int32)
+            padded[0, 0, : len(row_ids)], padded[1, 0, : len(row_mask)] = row_ids, row_mask
+            out = self.runner(**dict(zip(self.names, padded)))
+            rows.append(next(iter(out.values()))[0, : ids.shape[1]])
+        return np.stack(rows)

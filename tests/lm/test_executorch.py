@@ -24,7 +24,7 @@ def test_a_pte_decoder_generates_what_pytorch_generates_and_int4_lists_what_stay
     assert greedy(decoder, prompt, 20).tokens == expected  # starting again at position 0 starts a new sequence
     int4 = quantize_lm(lm, "int4", group_size=32, formats=["executorch"], out_dir=tmp_path)[0]
     facts = int4.report["quantization"]
-    assert facts["quantized_linears"] == 15 and [f["layer"] for f in facts["float_layers"]] == ["embedding"]
+    assert facts["quantized_linears"] == 15 and [f["layer"] for f in facts["float_layers"]] == ["model.embed_tokens"]
     assert int4.size_bytes < 0.6 * fp32.size_bytes
     doc = bench_lm([load_lm(fp32.path.parent), int4], reference=lm, prompt_tokens=16, new_tokens=6, eval_tokens=400, window=200, threads=1)
     plain, quantized = doc["results"]
