@@ -13,13 +13,14 @@ NOT_IN_DEMO = ("Not in the demo: ExecuTorch `.pte` (`edgepress convert --hf ... 
 
 
 def run_llm_demo(out: Path, progress: Callable[[str], None] = lambda _: None, threads: int | None = None) -> dict[str, Any]:
-    """Export, quantize and measure the built-in decoder; writes OUT/results_lm.json and OUT/report_lm.md."""
+    """Export, quantize and measure the built-in decoder; writes OUT/results_lm.json, OUT/report_lm.md and OUT/report_lm.html."""
     from edgepress.lm.bench import bench_lm
     from edgepress.lm.builtin import SMOLLM2_GGUF, smollm2_folder
     from edgepress.lm.hf import HFModel, from_hf
     from edgepress.lm.onnx_export import export_onnx
     from edgepress.lm.onnx_weights import quantize_onnx
     from edgepress.lm.tflite_export import export_tflite
+    from edgepress.report.lm_html import write_lm_html
     from edgepress.lm.table import markdown_table
     from edgepress.quantization import Mode, QuantSpec, WeightMethod
     from edgepress.storage import write_json_atomic
@@ -43,4 +44,5 @@ def run_llm_demo(out: Path, progress: Callable[[str], None] = lambda _: None, th
     text = (f"# SmolLM2-135M on the host CPU\n\nCPU: {cpu.get('model', '?')} ({', '.join(cpu.get('int8_features', [])) or 'no INT8 extensions'}), "
             f"threads: {doc['environment']['threads'] or 'all'}. Text: {doc['text']}.\n\n{markdown_table(doc)}\n\n{NOT_IN_DEMO}\n")
     (out / "report_lm.md").write_text(text)
+    write_lm_html(doc, out / "report_lm.html", "SmolLM2-135M on the host CPU")
     return doc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from edgepress.errors import BadInputError
 from edgepress.results import BenchResult
@@ -62,6 +63,9 @@ def write_report(
     for option, target in (("html=", html), ("md=", md), ("csv=", csv)):
         if target is not None:
             check_writable_file(target, option, example=f"report.{option[:-1]}")  # every output, before anything is read or written
+    docs = language_model_docs(results)
+    if docs is not None:
+        return write_lm_reports(docs, html, md, csv, title)
     cells, sources, created = load_results(results)
     if not cells:
         raise BadInputError("there are no results to report (the results files hold no cells)")
@@ -73,6 +77,44 @@ def write_report(
     if csv is not None:
         written.append(write_csv(cells, csv))
     return written
+
+
+def language_model_docs(results: ResultsArg) -> list[dict[str, Any]] | None:
+    """The documents when every results file is a language-model run's (``edgepress.lm-results``), else None."""
+    from edgepress.lm.bench import SCHEMA
+
+    items = [results] if isinstance(results, (str, Path)) else list(results)
+    docs = [_json(Path(i)) for i in items if isinstance(i, (str, Path))]
+    kinds = [isinstance(d, dict) and d.get("schema") == SCHEMA for d in docs]
+    if not any(kinds):
+        return None
+    if not all(kinds) or len(docs) != len(items):
+        raise BadInputError("language-model results (edgepress.lm-results) are reported on their own: give only those files")
+    if len(docs) > 1:
+        raise BadInputError("give one language-model results file at a time (each run has its own reference and text)")
+    return docs  # type: ignore[return-value]
+
+
+def write_lm_reports(docs: list[dict[str, Any]], html: str | Path | None, md: str | Path | None, csv: str | Path | None, title: str) -> list[Path]:
+    from edgepress.lm.table import markdown_table
+    from edgepress.report.files import write_text_atomic
+    from edgepress.report.lm_html import write_lm_html
+
+    if csv is not None:
+        raise BadInputError("--csv is not made for language-model results; use --html or --md (the JSON has every number)")
+    written = []
+    if html is not None:
+        written.append(write_lm_html(docs[0], Path(html), title if title != "edgepress benchmark report" else "edgepress language-model report"))
+    if md is not None:
+        written.append(write_text_atomic(Path(md), markdown_table(docs[0]) + "\n"))
+    return written
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # read_results says what is wrong with it
 
 
 def _created(path: Path) -> str | None:
