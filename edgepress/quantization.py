@@ -56,6 +56,7 @@ class WeightMethod(enum.Enum):
 
     RTN = "rtn"  # round to nearest, asymmetric per block
     HQQ = "hqq"  # half-quadratic quantization: scales and zero points optimised per block, no data
+    GPTQ = "gptq"  # error-compensating rounding, layer by layer, from activations on calibration text
 
 
 class Calibration(enum.Enum):

@@ -47,6 +47,6 @@ def _llm(out: Path, progress: Any, quiet: bool) -> None:
     if not quiet:
         console.print(markdown_table(doc), highlight=False, markup=False)
     console.print(f"results: {out / 'results_lm.json'}", highlight=False)
-    console.print(f"report:  {out / 'report_lm.md'}", highlight=False)
+    console.print(f"report:  {out / 'report_lm.md'}, {out / 'report_lm.html'}", highlight=False)
     if any("error" in r for r in doc["results"]):
         raise typer.Exit(1)

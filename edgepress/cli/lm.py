@@ -36,16 +36,20 @@ def convert(folder: Path, gguf: str | None, task: str | None, to: str, out: Path
 
 
 def quantize(folder: Path, gguf: str | None, task: str | None, mode: str, group_size: int, method: str | None, to: str, out: Path,
-             quiet: bool, trust_remote_code: bool) -> None:
+             quiet: bool, trust_remote_code: bool, text_file: Path | None = None) -> None:
     from edgepress.lm.api import check_formats, quantize_lm, spec_of
+    from edgepress.lm.text import read_text
     from edgepress.storage import check_writable_dir
 
-    spec_of(mode, group_size, method or "rtn")  # bad flags before the slow load
+    spec = spec_of(mode, group_size, method or "rtn")  # bad flags before the slow load
+    if text_file is not None and spec.weight_method.value != "gptq":
+        raise BadInputError(f"--data with --hf is calibration text for --method gptq; {spec.weight_method.value} uses no data")
+    text = read_text(text_file, "--data") if text_file is not None else None
     formats = split_list(to)
     check_formats(formats)
     check_writable_dir(out, "--out")
     with step(f"loading {folder} and quantizing it ({mode})", quiet):  # one step: a bad --group-size ends it without a "done" line
-        made = quantize_lm(load(folder, gguf, task, trust_remote_code), mode, group_size, method or "rtn", formats, out)
+        made = quantize_lm(load(folder, gguf, task, trust_remote_code), mode, group_size, method or "rtn", formats, out, text)
     _print(made, quiet)
     for artifact in made:
         facts = artifact.report.get("quantization", {})

@@ -21,9 +21,9 @@ MODE_HELP = ("int8 (static, calibrated), int8_dynamic, fp16, int16x8 (16-bit act
 def command(
     model: Annotated[Optional[Path], typer.Argument(help="Model file: .onnx, .pt2, TorchScript .pt, .keras, .h5, SavedModel folder.")] = None,
     mode: Annotated[str, typer.Option("--mode", help=MODE_HELP)] = "int8",
-    data: Annotated[Optional[Path], typer.Option("--data", help="Calibration samples: .npz (x, optional y) or .npy. Without it: seeded random inputs, flagged.")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Calibration samples: .npz (x, optional y) or .npy. Without it: seeded random inputs, flagged. With --hf --method gptq: a text file (default: Python's documentation topics).")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Calibration samples to use (at most).")] = DEFAULT_CALIBRATION_SAMPLES,
-    method: Annotated[Optional[str], typer.Option("--method", help="Activation ranges on ONNX: percentile (99.99th, the default), minmax or entropy; with --hf, weight rounding: rtn (default) or hqq.")] = None,
+    method: Annotated[Optional[str], typer.Option("--method", help="Activation ranges on ONNX: percentile (99.99th, the default), minmax or entropy; with --hf, weight rounding: rtn (default), hqq or gptq (calibrated on text, ONNX).")] = None,
     group_size: Annotated[int, typer.Option("--group-size", help="With --hf: weights per block sharing a scale (32, 64, 128).")] = 32,
     activations: Annotated[str, typer.Option("--activations", help="uint8 (ORT's fast path) or int8.")] = "uint8",
     per_tensor: Annotated[bool, typer.Option("--per-tensor", help="One scale per weight tensor instead of per channel.")] = False,
@@ -55,7 +55,7 @@ def command(
         from edgepress.cli import lm
         from edgepress.cli.convert import _hf_folder
 
-        return lm.quantize(_hf_folder(hf, model), gguf, task, mode, group_size, method, to, out, quiet, trust_remote_code)
+        return lm.quantize(_hf_folder(hf, model), gguf, task, mode, group_size, method, to, out, quiet, trust_remote_code, data)
     method = method or "percentile"
     budget = parse_drop(max_drop) if max_drop is not None else None
     _check_choices(method, activations)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from edgepress.artifact import Artifact, Format
 from edgepress.errors import BadInputError
@@ -56,10 +57,12 @@ def _export_static(lm: HFModel, fmt: Format, out_dir: Path, stem: str, spec: Qua
 
 
 def quantize_lm(lm: HFModel, mode: str | Mode = Mode.INT4, group_size: int = 32, method: str | WeightMethod = WeightMethod.RTN,
-                formats: Sequence[str] = ("onnx",), out_dir: str | Path = "out") -> list[Artifact]:
+                formats: Sequence[str] = ("onnx",), out_dir: str | Path = "out", text: str | None = None) -> list[Artifact]:
     """Weight-only INT4 / INT8 or dynamic INT8 of a language model, written as ``OUT/<name>_<mode>/``.
 
-    The FP32 export it starts from is made in a temporary folder and not kept.
+    The FP32 export it starts from is made in a temporary folder and not kept. ``method="gptq"``
+    calibrates on the end of ``text`` (default: Python's documentation topics, whose opening
+    tokens are what ``bench_lm`` scores).
 
     Example:
         >>> art = quantize_lm(from_hf("SmolLM2", gguf_file="m.gguf"), "int4", group_size=32, out_dir="out")[0]
@@ -81,14 +84,25 @@ def quantize_lm(lm: HFModel, mode: str | Mode = Mode.INT4, group_size: int = 32,
                             "logits on the test model); use --mode int8_dynamic or int4 for executorch, or int8_weight for onnx")
     if Format.EXECUTORCH in chosen and spec.weight_method is not WeightMethod.RTN:
         raise BadInputError(f"--method {spec.weight_method.value} is ONNX Runtime's; the ExecuTorch path (torchao) rounds to nearest: use --method rtn with executorch")
+    if text is not None and spec.weight_method is not WeightMethod.GPTQ:
+        raise BadInputError(f"calibration text is for --method gptq; {spec.weight_method.value} uses no data")
     check_widths(linear_widths(lm), spec)  # before the export: a bad --group-size costs nothing
+    calibration = gptq_calibration(lm, text) if spec.weight_method is WeightMethod.GPTQ else None
     stem = f"{safe_stem(lm.name)}_{spec.mode.value}"
     made = []
     if Format.ONNX in chosen:
         with staging_dir(Path(out_dir)) as tmp:
-            made.append(quantize_onnx(export_onnx(lm, tmp), spec, Path(out_dir), stem))
+            made.append(quantize_onnx(export_onnx(lm, tmp), spec, Path(out_dir), stem, calibration))
     made += [_export_static(lm, fmt, Path(out_dir), stem, spec) for fmt in chosen if fmt is not Format.ONNX]
     return made
+
+
+def gptq_calibration(lm: HFModel, text: str | None = None) -> Any:
+    """GPTQ's calibration windows: the end of ``text`` (default: Python's documentation topics), tokenized for ``lm``."""
+    from edgepress.lm.onnx_weights import Calibration
+    from edgepress.lm.text import DEFAULT_TEXT, calibration_windows
+
+    return Calibration(calibration_windows(lm.tokenizer, text), f"the end of {DEFAULT_TEXT if text is None else 'the given text'}")
 
 
 def linear_widths(lm: HFModel) -> set[int]:
@@ -110,9 +124,9 @@ def spec_of(mode: str | Mode, group_size: int, method: str | WeightMethod) -> Qu
     methods = {m.value: m for m in WeightMethod}
     how = method if isinstance(method, WeightMethod) else methods.get(method)
     if how is None:
-        if method == "gptq":
-            raise BadInputError("--method gptq (calibrated on text) is not built yet; use rtn or hqq")
         raise unknown_name("weight method", str(method), methods)
+    if how is WeightMethod.GPTQ and chosen is not Mode.INT4:
+        raise BadInputError("--method gptq makes 4-bit weights (ONNX Runtime's GPTQ writes MatMulNBits at 4 bits only); use --mode int4")
     spec = QuantSpec(chosen, group_size=group_size, weight_method=how)
     check_widths(set(), spec)  # the block size alone, before any model is loaded
     return spec

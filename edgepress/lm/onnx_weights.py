@@ -11,6 +11,7 @@ float is listed with the reason in the artifact's report.
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ ACCURACY_LEVEL_INT8 = 4  # MatMulNBits: int8 compute (ORT's CPU fast path)
 GROUP_SIZES = (16, 32, 64, 128, 256)
 
 
-def quantize_onnx(source: Artifact, spec: QuantSpec, out_dir: Path, stem: str) -> Artifact:
+def quantize_onnx(source: Artifact, spec: QuantSpec, out_dir: Path, stem: str, calibration: Calibration | None = None) -> Artifact:
     """Quantize an exported language-model folder into ``out_dir/<stem>/`` (written atomically).
 
     Example:
@@ -41,7 +42,7 @@ def quantize_onnx(source: Artifact, spec: QuantSpec, out_dir: Path, stem: str) -
     with staging_dir(Path(out_dir)) as tmp:
         staged = tmp / stem
         staged.mkdir()
-        facts = _quantize(model, spec, staged / f"{stem}.onnx")
+        facts = _quantize(model, spec, staged / f"{stem}.onnx", calibration)
         _copy_companions(source, staged)
         final = publish_folder(staged, Path(out_dir))
     task = _task(source)
@@ -60,7 +61,7 @@ def check_widths(widths: set[int], spec: QuantSpec) -> None:
         raise BadInputError(f"--group-size {spec.group_size} divides no layer's input width ({', '.join(map(str, sorted(widths)))}); choose a divisor of one of them")
 
 
-def _quantize(model: Any, spec: QuantSpec, path: Path) -> dict[str, Any]:
+def _quantize(model: Any, spec: QuantSpec, path: Path, calibration: Calibration | None) -> dict[str, Any]:
     import onnx
 
     fold_weight_transposes(model)
@@ -69,7 +70,13 @@ def _quantize(model: Any, spec: QuantSpec, path: Path) -> dict[str, Any]:
         _dynamic(model, path)
         return {"quantizer": "onnxruntime quantize_dynamic", "float_weights": float_weights(onnx.load(str(path)))}
     widths = dict(_weight_matmuls(model))
-    if spec.mode is Mode.INT4:
+    extra: dict[str, Any] = {}
+    if spec.weight_method is WeightMethod.GPTQ:
+        if calibration is None:
+            raise BadInputError("--method gptq needs calibration text (quantize_lm gives it; quantize_onnx needs calibration=)")
+        model = _gptq(model, spec, head, calibration)
+        extra = {"calibration": calibration.describe()}
+    elif spec.mode is Mode.INT4:
         model = _nbits(model, 4, spec, exclude=[head] if head else [])
         if head:
             model = _nbits(model, 8, spec, include=[head], method=WeightMethod.RTN)
@@ -80,7 +87,7 @@ def _quantize(model: Any, spec: QuantSpec, path: Path) -> dict[str, Any]:
     padded = sorted(name for name, shape in widths.items() if shape[0] % spec.group_size)
     return {"quantizer": "onnxruntime MatMulNBitsQuantizer", "accuracy_level": ACCURACY_LEVEL_INT8, "lm_head": lm_head(model), "lm_head_bits": 8 if head else None,
             "embedding": embedding, "embedding_bits": 8 if embedding else None,
-            "padded_to_group": padded, "float_weights": float_weights(model)}
+            "padded_to_group": padded, "float_weights": float_weights(model), **extra}
 
 
 def _nbits(model: Any, bits: int, spec: QuantSpec, include: list[str] | None = None, exclude: list[str] | None = None,
@@ -99,6 +106,58 @@ def _nbits(model: Any, bits: int, spec: QuantSpec, include: list[str] | None = N
                                      nodes_to_include=include, nodes_to_exclude=exclude or [], op_types_to_quantize=ops, algo_config=config)
     quantizer.process()
     return quantizer.model.model
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Token windows GPTQ runs the float model on, and where they came from (for the report)."""
+
+    windows: list[list[int]]
+    source: str
+
+    def describe(self) -> dict[str, Any]:
+        return {"text": self.source, "windows": len(self.windows), "tokens": sum(len(w) for w in self.windows)}
+
+
+def _gptq(model: Any, spec: QuantSpec, head: str | None, calibration: Calibration) -> Any:
+    """ORT's GPTQ pass (calibration, Hessians, packing) with a corrected rounding step on every weight MatMul but the LM head (8-bit RTN first).
+
+    The head goes first because ORT's GPTQ pass quantizes every MatMul it finds (it does not
+    honour an exclusion list); once the head is a MatMulNBits, GPTQ leaves it alone.
+    """
+    import numpy as np
+    from onnxruntime.quantization.calibrate import CalibrationDataReader
+    from onnxruntime.quantization.matmul_nbits_quantizer import GPTQWeightOnlyQuantConfig, MatMulNBitsQuantizer
+
+    if head:
+        model = _nbits(model, 8, spec, exclude=[n.name for n in model.graph.node if n.op_type == "MatMul" and n.name != head], method=WeightMethod.RTN)
+    past = [(i.name, [d.dim_value for d in i.type.tensor_type.shape.dim]) for i in model.graph.input if i.name.startswith("past_key_values.")]
+
+    class Windows(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.left = iter(calibration.windows)
+
+        def get_next(self) -> dict[str, Any] | None:
+            window = next(self.left, None)
+            if window is None:
+                return None
+            empty = {name: np.zeros((1, dims[1], 0, dims[3]), np.float32) for name, dims in past}  # no past: each window starts a sequence
+            return {"input_ids": np.asarray([window], np.int64), "attention_mask": np.ones((1, len(window)), np.int64), **empty}
+
+    config = GPTQWeightOnlyQuantConfig(calibration_data_reader=Windows(), percdamp=0.01, block_size=128, actorder=False, mse=False, perchannel=True)
+    quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=spec.group_size, is_symmetric=False, accuracy_level=ACCURACY_LEVEL_INT8, algo_config=config)
+    from edgepress.lm.gptq import replaced_rounding
+
+    with _quiet_progress(), replaced_rounding():  # ONNX Runtime's own rounding step compensates nothing (see edgepress.lm.gptq)
+        quantizer.process()
+    return quantizer.model.model
+
+
+def _quiet_progress() -> Any:
+    import contextlib
+    import io
+
+    return contextlib.redirect_stdout(io.StringIO())  # the GPTQ pass prints a progress bar per tensor
 
 
 def _dynamic(model: Any, path: Path) -> None:

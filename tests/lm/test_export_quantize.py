@@ -64,6 +64,28 @@ def test_int4_makes_matmulnbits_with_an_int8_embedding_and_head(exported, tmp_pa
     assert art.quant == QuantSpec(Mode.INT4, group_size=32)
 
 
+def test_gptq_calibrates_on_text_and_beats_rounding_to_nearest(llama, exported, tmp_path):
+    from edgepress.lm.api import gptq_calibration
+    from edgepress.lm.bench import bench_lm
+    from edgepress.lm.onnx_weights import quantize_onnx
+    from edgepress.lm.text import read_text
+
+    calibration = gptq_calibration(llama, None)
+    assert len(calibration.windows) == 16 and {len(w) for w in calibration.windows} == {512}
+    opening = llama.tokenizer(read_text()[:20_000], add_special_tokens=False)["input_ids"]
+    assert not any(w == opening[i: i + 512] for w in calibration.windows for i in range(0, 4096, 512))  # the end of the text, not what perplexity scores
+    rtn = quantize_onnx(exported, QuantSpec(Mode.INT4, group_size=32), tmp_path, "rtn")
+    gptq = quantize_onnx(exported, QuantSpec(Mode.INT4, group_size=32, weight_method=WeightMethod.GPTQ), tmp_path, "gptq", calibration)
+    facts = gptq.report["quantization"]
+    assert facts["method"] == "gptq" and facts["calibration"]["windows"] == 16 and facts["float_weights"] == []
+    assert facts["lm_head_bits"] == 8 and facts["embedding_bits"] == 8
+    doc = bench_lm([rtn, gptq], reference=llama, prompt_tokens=16, new_tokens=4, eval_tokens=1024, window=256, threads=1)
+    kl_rtn, kl_gptq = (r["quality"]["kl_div"] for r in doc["results"])
+    assert kl_gptq < kl_rtn, (kl_gptq, kl_rtn)
+    with pytest.raises(BadInputError, match="needs calibration text"):
+        quantize_onnx(exported, QuantSpec(Mode.INT4, group_size=32, weight_method=WeightMethod.GPTQ), tmp_path, "none")
+
+
 def test_quantized_artifacts_are_measured_against_the_reference(llama, exported, tmp_path):
     from edgepress.lm.bench import bench_lm, load_lm
     from edgepress.lm.onnx_weights import quantize_onnx
@@ -142,8 +164,12 @@ def test_group_sizes_and_modes_are_checked_before_any_work(llama, tmp_path):
         quantize_lm(llama, "int4", group_size=256, out_dir=out)
     with pytest.raises(BadInputError, match="not a block size"):
         quantize_lm(llama, "int4", group_size=48, out_dir=out)
-    with pytest.raises(BadInputError, match="gptq .* not built yet"):
-        quantize_lm(llama, "int4", method="gptq", out_dir=out)
+    with pytest.raises(BadInputError, match="gptq makes 4-bit weights"):
+        quantize_lm(llama, "int8_weight", method="gptq", out_dir=out)
+    with pytest.raises(BadInputError, match="calibration text is for --method gptq; rtn uses no data"):
+        quantize_lm(llama, "int4", text="some text", out_dir=out)
+    with pytest.raises(BadInputError, match="gptq is ONNX Runtime's; the TFLite path"):
+        quantize_lm(llama, "int4", method="gptq", formats=["tflite"], out_dir=out)
     with pytest.raises(BadInputError, match="hqq is ONNX Runtime's; the TFLite path"):
         quantize_lm(llama, "int4", method="hqq", formats=["tflite"], out_dir=out)
     with pytest.raises(BadInputError, match="--group-size 16 is not a block size ai-edge-quantizer takes"):

@@ -1,0 +1,45 @@
+"""GPTQ's rounding step against round-to-nearest, and ONNX Runtime's own step (which compensates nothing)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgepress.lm.gptq import _grid, gptq_rounding
+
+
+def _problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A weight [K=128, N=24] and correlated inputs (as activations are), with their Hessian."""
+    rng = np.random.default_rng(seed)
+    mixing = rng.normal(size=(128, 128)) * 0.3 + np.eye(128)
+    x = rng.normal(size=(2048, 128)) @ mixing
+    w = rng.normal(size=(128, 24)).astype(np.float32)
+    return w, x, 2 * x.T @ x / len(x)
+
+
+def _rtn(w: np.ndarray, group: int) -> np.ndarray:
+    out = np.empty_like(w, dtype=np.float64)
+    for start in range(0, len(w), group):
+        scale, zero = _grid(w[start: start + group].astype(np.float64), 15, "asym")
+        out[start: start + group] = scale * (np.clip(np.round(w[start: start + group] / scale) + zero, 0, 15) - zero)
+    return out
+
+
+@pytest.mark.parametrize("group", [32, 128])
+def test_gptq_lowers_the_output_error_and_stays_on_a_4_bit_grid(group):
+    w, x, h = _problem()
+    q = gptq_rounding(w, h, group_size=group)
+    error_gptq, error_rtn = (np.linalg.norm(x @ (r - w)) for r in (q, _rtn(w, group)))
+    assert error_gptq < 0.8 * error_rtn, (error_gptq, error_rtn)
+    for start in range(0, len(w), group):
+        assert max(len(np.unique(np.round(q[start: start + group, c], 5))) for c in range(w.shape[1])) <= 16
+
+
+def test_onnx_runtimes_own_gptq_step_is_round_to_nearest():
+    """Why edgepress.lm.gptq exists: if this fails, ONNX Runtime fixed its step and the replacement can go."""
+    from onnxruntime.quantization.neural_compressor.weight_only import gptq
+
+    w, _, h = _problem(1)
+    theirs = gptq(w.copy(), h.copy(), num_bits=4, group_size=32, scheme="asym", blocksize=128, percdamp=0.01, actorder=False, mse=False, perchannel=True)
+    assert np.allclose(theirs, _rtn(w, 32), atol=1e-5)
+    assert not np.allclose(gptq_rounding(w, h, group_size=32), theirs, atol=1e-5)
