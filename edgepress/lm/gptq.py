@@ -1,13 +1,12 @@
-"""GPTQ's rounding step (Frantar et al., 2022) for ONNX Runtime's GPTQ pass.
+"""GPTQ (Frantar et al., 2022) for INT4 ONNX weights, packed as ONNX Runtime's ``MatMulNBits``.
 
-ONNX Runtime 1.32 ships a GPTQ pass (its bundled Neural Compressor code): it runs the model
-on calibration data, accumulates each MatMul's Hessian and writes ``MatMulNBits``. Its
-rounding step, though, propagates each column's error through the *column* of the upper
-Cholesky factor below the diagonal, which is all zeros, so no error is ever compensated:
-its output equals round-to-nearest, weight for weight (checked on the test model, and
-``tests/lm/test_gptq.py`` shows it). Written by hand here: the same step with the error
-propagated along the factor's *rows*, as in the paper; ONNX Runtime still does the
-calibration, the Hessians and the packing (``replaced_rounding`` swaps this in for one pass).
+ONNX Runtime 1.32 ships a GPTQ pass (its bundled Neural Compressor code), but its rounding
+step propagates each column's error through the *column* of the upper Cholesky factor
+below the diagonal, which is all zeros: no error is ever compensated and its output equals
+round-to-nearest, weight for weight (``tests/lm/test_gptq.py`` shows it). It also runs the
+model once per calibration window and per MatMul input. Written by hand here, therefore:
+the rounding step with the error spread along the factor's *rows*, as in the paper, and a
+driver that collects every Hessian in one run per window; the packing is ONNX Runtime's.
 
 Weights are ONNX MatMul weights, [input channels, output channels]: rows are what GPTQ
 walks through, groups of ``group_size`` rows share a scale and zero point per column.
@@ -15,8 +14,6 @@ walks through, groups of ``group_size`` rows share a scale and zero point per co
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -68,18 +65,52 @@ def _grid(group: np.ndarray, maxq: int, scheme: str) -> tuple[np.ndarray, np.nda
     return scale, zero
 
 
-@contextlib.contextmanager
-def replaced_rounding() -> Iterator[None]:
-    """ONNX Runtime's GPTQ pass with this rounding step in place of its own, for the duration of the block."""
-    from onnxruntime.quantization.neural_compressor import weight_only
+def gptq_model(model: Any, feeds: list[dict[str, np.ndarray]], group_size: int, accuracy_level: int) -> Any:
+    """Every float weight MatMul of ``model`` GPTQ-rounded to 4 bits and packed as ONNX Runtime's ``MatMulNBits``.
 
-    theirs = weight_only.gptq
-    weight_only.gptq = _as_theirs
-    try:
-        yield
-    finally:
-        weight_only.gptq = theirs
+    The Hessians come from one run of the model per calibration feed with every MatMul input
+    exposed. ONNX Runtime's own pass runs the model once per feed *and per input* (some
+    120 inputs in SmolLM2: about 25 minutes where this takes a few); it packs with the same
+    helpers used here (``quant_tensor``, ``make_matmul_weight_only_node``).
+    """
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+    from onnxruntime.quantization.neural_compressor.weight_only import make_matmul_weight_only_node, pad_tensor, quant_tensor
 
-
-def _as_theirs(W: Any, H: Any, **options: Any) -> np.ndarray:  # noqa: N803  (ONNX Runtime's argument names)
-    return gptq_rounding(W, H, **options)
+    weights = {i.name: i for i in model.graph.initializer}
+    matmuls = [n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights and len(weights[n.input[1]].dims) == 2]
+    inputs = sorted({n.input[0] for n in matmuls})
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(name) for name in inputs if name not in {o.name for o in probe.graph.output})
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    del probe
+    hessians: dict[str, np.ndarray] = {}
+    seen = 0
+    for feed in feeds:
+        for name, value in zip(inputs, session.run(inputs, feed)):
+            rows = value.reshape(-1, value.shape[-1]).astype(np.float64)
+            total = hessians.get(name, 0.0) * (seen / (seen + len(rows)))
+            hessians[name] = total + (2.0 / (seen + len(rows))) * rows.T @ rows
+        seen += len(value.reshape(-1, value.shape[-1]))  # tokens so far (every input sees the same tokens)
+    del session
+    for node in matmuls:
+        weight = numpy_helper.to_array(weights[node.input[1]])
+        rounded = gptq_rounding(weight, hessians[node.input[0]], group_size=group_size)
+        blocks = (weight.shape[0] + group_size - 1) // group_size
+        packed, scale, zero = quant_tensor(pad_tensor(rounded, group_size, blocks).T, 4, group_size, "asym", "uint")
+        made, tensors = make_matmul_weight_only_node(node=node, weight_shape=weight.shape, num_bits=4, group_size=group_size, k_blocks=blocks,
+                                                     q_weight=packed.astype("uint8"), scale=scale.astype(weight.dtype), zero_point=zero,
+                                                     accuracy_level=accuracy_level)
+        index = list(model.graph.node).index(node)
+        model.graph.node.remove(node)
+        model.graph.node.insert(index, made)
+        model.graph.initializer.extend(tensors)
+        if sum(node.input[1] in n.input for n in model.graph.node) == 0:
+            model.graph.initializer.remove(weights[node.input[1]])
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
+    return model

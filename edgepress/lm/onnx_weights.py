@@ -120,44 +120,18 @@ class Calibration:
 
 
 def _gptq(model: Any, spec: QuantSpec, head: str | None, calibration: Calibration) -> Any:
-    """ORT's GPTQ pass (calibration, Hessians, packing) with a corrected rounding step on every weight MatMul but the LM head (8-bit RTN first).
-
-    The head goes first because ORT's GPTQ pass quantizes every MatMul it finds (it does not
-    honour an exclusion list); once the head is a MatMulNBits, GPTQ leaves it alone.
-    """
+    """GPTQ (``edgepress.lm.gptq``) on every weight MatMul but the LM head, which is 8-bit RTN first, as in plain INT4."""
     import numpy as np
-    from onnxruntime.quantization.calibrate import CalibrationDataReader
-    from onnxruntime.quantization.matmul_nbits_quantizer import GPTQWeightOnlyQuantConfig, MatMulNBitsQuantizer
+
+    from edgepress.lm.gptq import gptq_model
 
     if head:
         model = _nbits(model, 8, spec, exclude=[n.name for n in model.graph.node if n.op_type == "MatMul" and n.name != head], method=WeightMethod.RTN)
     past = [(i.name, [d.dim_value for d in i.type.tensor_type.shape.dim]) for i in model.graph.input if i.name.startswith("past_key_values.")]
-
-    class Windows(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.left = iter(calibration.windows)
-
-        def get_next(self) -> dict[str, Any] | None:
-            window = next(self.left, None)
-            if window is None:
-                return None
-            empty = {name: np.zeros((1, dims[1], 0, dims[3]), np.float32) for name, dims in past}  # no past: each window starts a sequence
-            return {"input_ids": np.asarray([window], np.int64), "attention_mask": np.ones((1, len(window)), np.int64), **empty}
-
-    config = GPTQWeightOnlyQuantConfig(calibration_data_reader=Windows(), percdamp=0.01, block_size=128, actorder=False, mse=False, perchannel=True)
-    quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=spec.group_size, is_symmetric=False, accuracy_level=ACCURACY_LEVEL_INT8, algo_config=config)
-    from edgepress.lm.gptq import replaced_rounding
-
-    with _quiet_progress(), replaced_rounding():  # ONNX Runtime's own rounding step compensates nothing (see edgepress.lm.gptq)
-        quantizer.process()
-    return quantizer.model.model
-
-
-def _quiet_progress() -> Any:
-    import contextlib
-    import io
-
-    return contextlib.redirect_stdout(io.StringIO())  # the GPTQ pass prints a progress bar per tensor
+    feeds = [{"input_ids": np.asarray([w], np.int64), "attention_mask": np.ones((1, len(w)), np.int64),
+              **{name: np.zeros((1, dims[1], 0, dims[3]), np.float32) for name, dims in past}}  # no past: each window starts a sequence
+             for w in calibration.windows]
+    return gptq_model(model, feeds, spec.group_size, ACCURACY_LEVEL_INT8)
 
 
 def _dynamic(model: Any, path: Path) -> None:
