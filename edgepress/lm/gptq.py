@@ -4,9 +4,11 @@ ONNX Runtime 1.32 ships a GPTQ pass (its bundled Neural Compressor code), but it
 step propagates each column's error through the *column* of the upper Cholesky factor
 below the diagonal, which is all zeros: no error is ever compensated and its output equals
 round-to-nearest, weight for weight (``tests/lm/test_gptq.py`` shows it). It also runs the
-model once per calibration window and per MatMul input. Written by hand here, therefore:
-the rounding step with the error spread along the factor's *rows*, as in the paper, and a
-driver that collects every Hessian in one run per window; the packing is ONNX Runtime's.
+model once per calibration window and per MatMul input, and its packing helper re-rounds
+the GPTQ weights onto a new grid (and mispacks zero points for an odd block count). Written
+by hand here, therefore: the rounding step with the error spread along the factor's *rows*,
+as in the paper, a driver that collects every Hessian in one run per window, and packing
+of GPTQ's own codes, scales and zero points into ``MatMulNBits``.
 
 Weights are ONNX MatMul weights, [input channels, output channels]: rows are what GPTQ
 walks through, groups of ``group_size`` rows share a scale and zero point per column.
@@ -16,14 +18,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
-def gptq_rounding(weight: np.ndarray, hessian: np.ndarray, num_bits: int = 4, group_size: int = 32, scheme: str = "asym",
-                  blocksize: int = 128, percdamp: float = 0.01, actorder: bool = False, mse: bool = False, perchannel: bool = True) -> np.ndarray:
-    """The GPTQ-rounded weight (float, on each group's grid) for ``weight`` [K, N] and its input Hessian [K, K]."""
-    if actorder or mse or not perchannel:
-        raise ValueError("this GPTQ step covers actorder=False, mse=False, perchannel=True (what edgepress asks for)")
+@dataclass
+class Codes:
+    """GPTQ's output: 4-bit codes [K, N] and, per group of ``group_size`` rows, a scale and zero point per column [K / group, N]."""
+
+    codes: np.ndarray
+    scales: np.ndarray
+    zeros: np.ndarray
+    group_size: int
+
+    def dequantized(self) -> np.ndarray:
+        rows = np.arange(len(self.codes)) // self.group_size
+        return self.scales[rows] * (self.codes.astype(np.float64) - self.zeros[rows])
+
+
+def gptq_codes(weight: np.ndarray, hessian: np.ndarray, group_size: int = 32, blocksize: int = 128, percdamp: float = 0.01,
+               bits: int = 4) -> Codes:
+    """GPTQ for ``weight`` [K, N] and its input Hessian [K, K]: rows rounded in order, each error spread over the rows after it."""
     w = weight.astype(np.float64).copy()
     h = hessian.astype(np.float64).copy()
     rows = w.shape[0]
@@ -32,37 +48,39 @@ def gptq_rounding(weight: np.ndarray, hessian: np.ndarray, num_bits: int = 4, gr
     w[dead, :] = 0.0  # an input that never fires: its weights do not matter
     h[np.arange(rows), np.arange(rows)] += percdamp * np.mean(np.diag(h))
     upper = np.linalg.cholesky(np.linalg.inv(h)).T  # U with inv(H) = U^T U
-    maxq = 2**num_bits - 1
-    out = np.zeros_like(w)
+    maxq = 2**bits - 1
+    groups = (rows + group_size - 1) // group_size
+    out = Codes(np.zeros(w.shape, np.uint8), np.zeros((groups, w.shape[1])), np.zeros((groups, w.shape[1])), group_size)
     blocksize = max(blocksize, group_size) // group_size * group_size  # a group never spans two blocks
-    scale = zero = np.zeros(w.shape[1])
     for start in range(0, rows, blocksize):
         end = min(start + blocksize, rows)
         block, errors = w[start:end].copy(), np.zeros((end - start, w.shape[1]))
         for i in range(end - start):
             row = start + i
             if i % group_size == 0:  # a group's grid comes from its rows as they are when it starts (earlier errors included)
-                scale, zero = _grid(block[i: i + group_size], maxq, scheme)
-            q = scale * (np.clip(np.round(block[i] / scale) + zero, 0, maxq) - zero)
-            out[row] = q
-            err = (block[i] - q) / upper[row, row]
+                out.scales[row // group_size], out.zeros[row // group_size] = _grid(block[i: i + group_size], maxq)
+            scale, zero = out.scales[row // group_size], out.zeros[row // group_size]
+            code = np.clip(np.round(block[i] / scale) + zero, 0, maxq)
+            out.codes[row] = code
+            err = (block[i] - scale * (code - zero)) / upper[row, row]
             block[i:] -= np.outer(upper[row, row: end], err)  # this row's error, spread over the rows still to round
             errors[i] = err
         w[end:] -= upper[start:end, end:].T @ errors  # and over the blocks after this one
-    return out.astype(weight.dtype)
+    return out
 
 
-def _grid(group: np.ndarray, maxq: int, scheme: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column scale and zero point of a group of rows (the range always holds 0, as ONNX Runtime's packing assumes)."""
+def gptq_rounding(weight: np.ndarray, hessian: np.ndarray, group_size: int = 32) -> np.ndarray:
+    """The GPTQ-rounded weight, in float (what the packed MatMulNBits computes with)."""
+    return gptq_codes(weight, hessian, group_size).dequantized().astype(weight.dtype)
+
+
+def _grid(group: np.ndarray, maxq: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column scale and integer zero point of a group of rows (asymmetric; the range always holds 0)."""
     lo, hi = np.minimum(group.min(axis=0), 0.0), np.maximum(group.max(axis=0), 0.0)
-    if scheme == "sym":
-        hi = np.maximum(np.abs(lo), hi)
-        lo = np.where(lo < 0, -hi, lo)
     flat = (lo == 0) & (hi == 0)
     lo, hi = np.where(flat, -1.0, lo), np.where(flat, 1.0, hi)
     scale = (hi - lo) / maxq
-    zero = np.full(scale.shape, (maxq + 1) / 2) if scheme == "sym" else np.round(-lo / scale)
-    return scale, zero
+    return scale, np.round(-lo / scale)
 
 
 def gptq_model(model: Any, feeds: list[dict[str, np.ndarray]], group_size: int, accuracy_level: int) -> Any:
@@ -70,13 +88,11 @@ def gptq_model(model: Any, feeds: list[dict[str, np.ndarray]], group_size: int, 
 
     The Hessians come from one run of the model per calibration feed with every MatMul input
     exposed. ONNX Runtime's own pass runs the model once per feed *and per input* (some
-    120 inputs in SmolLM2: about 25 minutes where this takes a few); it packs with the same
-    helpers used here (``quant_tensor``, ``make_matmul_weight_only_node``).
+    120 inputs in SmolLM2: over 25 minutes where this takes under two).
     """
     import onnx
     import onnxruntime as ort
     from onnx import numpy_helper
-    from onnxruntime.quantization.neural_compressor.weight_only import make_matmul_weight_only_node, pad_tensor, quant_tensor
 
     weights = {i.name: i for i in model.graph.initializer}
     matmuls = [n for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in weights and len(weights[n.input[1]].dims) == 2]
@@ -99,12 +115,7 @@ def gptq_model(model: Any, feeds: list[dict[str, np.ndarray]], group_size: int, 
     del session
     for node in matmuls:
         weight = numpy_helper.to_array(weights[node.input[1]])
-        rounded = gptq_rounding(weight, hessians[node.input[0]], group_size=group_size)
-        blocks = (weight.shape[0] + group_size - 1) // group_size
-        packed, scale, zero = quant_tensor(pad_tensor(rounded, group_size, blocks).T, 4, group_size, "asym", "uint")
-        made, tensors = make_matmul_weight_only_node(node=node, weight_shape=weight.shape, num_bits=4, group_size=group_size, k_blocks=blocks,
-                                                     q_weight=packed.astype("uint8"), scale=scale.astype(weight.dtype), zero_point=zero,
-                                                     accuracy_level=accuracy_level)
+        made, tensors = matmul_nbits(node, gptq_codes(weight, hessians[node.input[0]], group_size), weight.dtype, accuracy_level)
         index = list(model.graph.node).index(node)
         model.graph.node.remove(node)
         model.graph.node.insert(index, made)
@@ -114,3 +125,30 @@ def gptq_model(model: Any, feeds: list[dict[str, np.ndarray]], group_size: int, 
     if not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
     return model
+
+
+def matmul_nbits(node: Any, found: Codes, dtype: Any, accuracy_level: int) -> tuple[Any, list[Any]]:
+    """A ``MatMulNBits`` node (com.microsoft) holding ``found`` exactly: codes packed two to a byte, low nibble first.
+
+    Layout from the operator's contract: B [N, blocks, group / 2], scales [N * blocks], zero
+    points [N, ceil(blocks / 2)] (a row's odd last nibble padded with 8); K is padded to whole
+    blocks with code 0, which the kernel ignores past K.
+    """
+    from onnx import helper, numpy_helper
+
+    rows, columns = found.codes.shape
+    blocks, group = found.scales.shape[0], found.group_size
+    codes = np.zeros((columns, blocks * group), np.uint8)
+    codes[:, :rows] = found.codes.T
+    codes = codes.reshape(columns, blocks, group)
+    packed = codes[..., 0::2] | (codes[..., 1::2] << 4)
+    zeros = found.zeros.T.astype(np.uint8)  # [N, blocks]
+    if blocks % 2:
+        zeros = np.hstack([zeros, np.full((columns, 1), 8, np.uint8)])
+    base = node.input[1]
+    tensors = [numpy_helper.from_array(packed.astype(np.uint8), f"{base}_Q4G{group}"),
+               numpy_helper.from_array(found.scales.T.reshape(-1).astype(dtype), f"{base}_scale"),
+               numpy_helper.from_array((zeros[:, 0::2] | (zeros[:, 1::2] << 4)).astype(np.uint8), f"{base}_zp")]
+    made = helper.make_node("MatMulNBits", [node.input[0], *(t.name for t in tensors)], list(node.output), name=f"{node.name}_Q4",
+                            domain="com.microsoft", K=rows, N=columns, bits=4, block_size=group, accuracy_level=accuracy_level)
+    return made, tensors

@@ -20,7 +20,7 @@ def _problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _rtn(w: np.ndarray, group: int) -> np.ndarray:
     out = np.empty_like(w, dtype=np.float64)
     for start in range(0, len(w), group):
-        scale, zero = _grid(w[start: start + group].astype(np.float64), 15, "asym")
+        scale, zero = _grid(w[start: start + group].astype(np.float64), 15)
         out[start: start + group] = scale * (np.clip(np.round(w[start: start + group] / scale) + zero, 0, 15) - zero)
     return out
 
@@ -43,3 +43,27 @@ def test_onnx_runtimes_own_gptq_step_is_round_to_nearest():
     theirs = gptq(w.copy(), h.copy(), num_bits=4, group_size=32, scheme="asym", blocksize=128, percdamp=0.01, actorder=False, mse=False, perchannel=True)
     assert np.allclose(theirs, _rtn(w, 32), atol=1e-5)
     assert not np.allclose(gptq_rounding(w, h, group_size=32), theirs, atol=1e-5)
+
+
+@pytest.mark.parametrize("group", [32, 128])
+def test_gptq_packs_matmulnbits_that_onnx_runtime_runs_as_the_rounded_weights(group):
+    """K = 320 gives an odd block count at group 128 (three blocks: the case ONNX Runtime's packing helper gets wrong)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgepress.lm.gptq import gptq_model
+
+    rng = np.random.default_rng(2)
+    w = rng.normal(size=(320, 40)).astype(np.float32)
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 320])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 40])], [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    x = (rng.normal(size=(256, 320)) @ (np.eye(320) + 0.3 * rng.normal(size=(320, 320)))).astype(np.float32)
+    quantized = gptq_model(model, [{"x": x[:128]}, {"x": x[128:]}], group, accuracy_level=0)
+    assert [n.op_type for n in quantized.graph.node] == ["MatMulNBits"] and not [i for i in quantized.graph.initializer if i.name == "w"]
+    got = ort.InferenceSession(quantized.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    expected = x @ gptq_rounding(w, 2 * x.T.astype(np.float64) @ x / len(x), group_size=group)
+    assert np.abs(got - expected).max() < 1e-3 * np.abs(expected).max()
+    assert np.linalg.norm(got - x @ w) < np.linalg.norm(x @ _rtn(w, group) - x @ w)
