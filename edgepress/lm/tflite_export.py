@@ -80,12 +80,13 @@ def _exported(lm: HFModel, work: Path, cache_length: int, prefill_length: int) -
     import contextlib
     import io
 
-    from litert_torch.generative.export_hf import export as litert_export
-
     source = work / "hf"
     save_float_folder(lm, source)
     output = work / "litert"
     with _quiet(), contextlib.redirect_stderr(io.StringIO()):
+        # imported here: transformers prints "[ERROR] ... not documented" lines to stdout while litert-torch's model modules load
+        from litert_torch.generative.export_hf import export as litert_export
+
         litert_export.export(model=str(source), output_dir=str(output), task="text_generation", prefill_lengths=[prefill_length],
                              cache_length=cache_length, bundle_litert_lm=False, quantization_recipe="none", keep_temporary_files=True)
     found = sorted(output.rglob("model.tflite"))

@@ -48,7 +48,6 @@ def test_onnx_runtimes_own_gptq_step_is_round_to_nearest():
 @pytest.mark.parametrize("group", [32, 128])
 def test_gptq_packs_matmulnbits_that_onnx_runtime_runs_as_the_rounded_weights(group):
     """K = 320 gives an odd block count at group 128 (three blocks: the case ONNX Runtime's packing helper gets wrong)."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
