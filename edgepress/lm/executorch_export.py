@@ -43,7 +43,7 @@ def export_pte(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None = N
     from edgepress.storage import staging_dir
 
     if lm.task is not Task.TEXT_GENERATION:
-        raise BadInputError("ExecuTorch export of encoders is not built yet; export the encoder to onnx")
+        raise BadInputError("export_pte exports decoders; an encoder goes through edgepress.lm.encoder_export.export_encoder (convert_lm chooses it)")
     model = copy.deepcopy(lm.model)  # quantization and the static-cache setting change the model in place
     facts = quantize_torch(model, spec) if spec is not None else {}
     with staging_dir(Path(out_dir)) as tmp:

@@ -44,7 +44,7 @@ def export_tflite(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None 
     from edgepress.storage import staging_dir
 
     if lm.task is not Task.TEXT_GENERATION:
-        raise BadInputError("TFLite export of encoders is not built yet; export the encoder to onnx")
+        raise BadInputError("export_tflite exports decoders; an encoder goes through edgepress.lm.encoder_export.export_encoder (convert_lm chooses it)")
     if spec is not None:
         check_tflite_spec(spec)
     with staging_dir(Path(out_dir)) as tmp:
