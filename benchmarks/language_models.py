@@ -69,7 +69,7 @@ def artifacts(lm: Any, out: Path, variants: list[tuple[str, str, int]], reuse: b
     return made
 
 
-def static_artifacts(lm: Any, out: Path, reuse: bool) -> list[Any]:
+def static_artifacts(lm: Any, out: Path, reuse: bool, formats: list[str]) -> list[Any]:
     """ExecuTorch and TFLite decoders (fixed caches): each variant is its own export."""
     from edgepress.lm.executorch_export import export_pte
     from edgepress.lm.tflite_export import export_tflite
@@ -77,7 +77,7 @@ def static_artifacts(lm: Any, out: Path, reuse: bool) -> list[Any]:
 
     made = []
     for kind, export, variants in (("pte", export_pte, PTE_VARIANTS), ("tflite", export_tflite, TFLITE_VARIANTS)):
-        for variant in variants:
+        for variant in variants if ("executorch" if kind == "pte" else kind) in formats else []:
             spec = QuantSpec(Mode(variant[0]), group_size=variant[2]) if variant else None
             stem = f"{lm.name}_{kind}_" + (f"{variant[0]}_g{variant[2]}" if variant else "fp32")
             made.append(made_or_reused(out, stem, lambda: export(lm, out, stem, spec), reuse))
@@ -146,7 +146,7 @@ def run_smollm2(args: argparse.Namespace) -> dict[str, Any]:
 
     lm = from_hf(smollm2_folder(), "text-generation", gguf_file=GGUF)
     lm = type(lm)(lm.model, lm.tokenizer, lm.task, "smollm2")
-    made = artifacts(lm, args.out, DECODER_VARIANTS, args.reuse) + static_artifacts(lm, args.out, args.reuse)
+    made = artifacts(lm, args.out, DECODER_VARIANTS, args.reuse) + static_artifacts(lm, args.out, args.reuse, args.formats)
     llama = llama_cpp_row_isolated(smollm2_folder() / GGUF, args)
     doc = bench_lm(made, reference=lm, prompt_tokens=args.prompt_tokens, new_tokens=args.new_tokens, eval_tokens=args.eval_tokens,
                    window=args.window, threads=args.threads)
@@ -160,17 +160,18 @@ def run_minilm(args: argparse.Namespace) -> dict[str, Any]:
 
     lm = from_hf(minilm_folder(), "feature-extraction")
     lm = type(lm)(lm.model, lm.tokenizer, lm.task, "minilm")
-    return bench_lm(artifacts(lm, args.out, ENCODER_VARIANTS, args.reuse) + encoder_artifacts(lm, args.out, args.reuse), reference=lm, threads=args.threads)
+    made = artifacts(lm, args.out, ENCODER_VARIANTS, args.reuse) + encoder_artifacts(lm, args.out, args.reuse, args.formats)
+    return bench_lm(made, reference=lm, threads=args.threads)
 
 
-def encoder_artifacts(lm: Any, out: Path, reuse: bool) -> list[Any]:
+def encoder_artifacts(lm: Any, out: Path, reuse: bool, formats: list[str]) -> list[Any]:
     """The encoder in TFLite (sequence 128) and ExecuTorch, FP32 and dynamic INT8."""
     from edgepress.artifact import Format
     from edgepress.lm.encoder_export import export_encoder
     from edgepress.quantization import Mode, QuantSpec
 
     made = []
-    for fmt, kind in ((Format.TFLITE, "tflite"), (Format.EXECUTORCH, "pte")):
+    for fmt, kind in ((f, k) for f, k in ((Format.TFLITE, "tflite"), (Format.EXECUTORCH, "pte")) if f.value in formats):
         for spec in (None, QuantSpec(Mode.INT8_DYNAMIC)):
             stem = f"{lm.name}_{kind}_" + ("int8_dynamic" if spec else "fp32")
             made.append(made_or_reused(out, stem, lambda: export_encoder(lm, fmt, out, stem, spec), reuse))
@@ -180,6 +181,8 @@ def encoder_artifacts(lm: Any, out: Path, reuse: bool) -> list[Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["smollm2", "minilm"], choices=["smollm2", "minilm"])
+    parser.add_argument("--formats", nargs="+", default=["onnx", "executorch", "tflite"], choices=["onnx", "executorch", "tflite"],
+                        help="ONNX rows always run (the FP32 ONNX is every ratio's base); the others are optional")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-tokens", type=int, default=4096)
     parser.add_argument("--window", type=int, default=512)

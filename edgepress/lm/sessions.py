@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edgepress.lm.state import CacheState
+
 
 class Decoder(Protocol):
     def start(self) -> Any: ...
@@ -20,12 +22,6 @@ class Decoder(Protocol):
     def forward(self, ids: list[int], state: Any, last_only: bool = False) -> tuple[np.ndarray, Any]:
         """Logits of every position of ``ids`` (or of the last one only, when that is all the caller needs) and the new state."""
         ...
-
-
-@dataclass
-class OnnxState:
-    cache: dict[str, np.ndarray]
-    length: int = 0
 
 
 class OnnxDecoder:
@@ -41,15 +37,15 @@ class OnnxDecoder:
             raise BadInputError(f"{Path(path).name} has no past_key_values inputs: not a decoder exported with a KV cache")
         self.outputs = [o.name for o in self.session.get_outputs()]
 
-    def start(self) -> OnnxState:
-        return OnnxState({i.name: np.zeros(_cache_shape(i.shape), dtype=_np_dtype(i.type)) for i in self.past})
+    def start(self) -> CacheState:
+        return CacheState({i.name: np.zeros(_cache_shape(i.shape), dtype=_np_dtype(i.type)) for i in self.past})
 
-    def forward(self, ids: list[int], state: OnnxState, last_only: bool = False) -> tuple[np.ndarray, OnnxState]:
+    def forward(self, ids: list[int], state: CacheState, last_only: bool = False) -> tuple[np.ndarray, CacheState]:
         total = state.length + len(ids)
         feed = {"input_ids": np.asarray([ids], dtype=np.int64), "attention_mask": np.ones((1, total), dtype=np.int64), **state.cache}
         values = dict(zip(self.outputs, self.session.run(None, feed)))
         cache = {i.name: values[i.name.replace("past_key_values", "present")] for i in self.past}
-        return values["logits"][0], OnnxState(cache, total)
+        return values["logits"][0], CacheState(cache, total)
 
 
 class TorchDecoder:

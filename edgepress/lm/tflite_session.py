@@ -9,19 +9,14 @@ does); logits of every position (perplexity) come from ``decode`` one token at a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
 from edgepress.errors import BadInputError
+from edgepress.lm.state import CacheState
 
 MASKED = np.finfo(np.float32).min
-
-
-@dataclass
-class TfliteState:
-    cache: dict[str, np.ndarray]
-    length: int = 0
 
 
 class TfliteDecoder:
@@ -41,10 +36,10 @@ class TfliteDecoder:
         self.length = int(inputs["mask"]["shape"][-1])
         self.cache_specs = {k: (tuple(d["shape"]), d["dtype"]) for k, d in inputs.items() if k.startswith("kv_cache")}
 
-    def start(self) -> TfliteState:
-        return TfliteState({k: np.zeros(shape, dtype) for k, (shape, dtype) in self.cache_specs.items()})
+    def start(self) -> CacheState:
+        return CacheState({k: np.zeros(shape, dtype) for k, (shape, dtype) in self.cache_specs.items()})
 
-    def forward(self, ids: list[int], state: TfliteState, last_only: bool = False) -> tuple[np.ndarray, TfliteState]:
+    def forward(self, ids: list[int], state: CacheState, last_only: bool = False) -> tuple[np.ndarray, CacheState]:
         if state.length + len(ids) > self.length:
             raise BadInputError(f"the .tflite's KV cache holds {self.length} positions; {state.length + len(ids)} asked for (shorten --window or the prompt)")
         if last_only:
@@ -56,7 +51,7 @@ class TfliteDecoder:
             rows.append(logits)
         return np.stack(rows), state
 
-    def _prefill(self, ids: list[int], state: TfliteState) -> TfliteState:
+    def _prefill(self, ids: list[int], state: CacheState) -> CacheState:
         """Prefill in whole chunks while they fit the cache; the rest (short of a chunk's room) goes through decode."""
         done = 0
         while len(ids) - done > 1 and state.length + self.chunk <= self.length:
@@ -66,16 +61,16 @@ class TfliteDecoder:
             # padding runs at the positions after the real tokens: what it writes there is overwritten before it is attended to
             positions = np.arange(state.length, state.length + self.chunk, dtype=np.int32)
             out = self.prefill(tokens=tokens, input_pos=positions, mask=_mask(positions, self.length), **state.cache)
-            state = TfliteState({k: out[k] for k in state.cache}, state.length + len(part))
+            state = CacheState({k: out[k] for k in state.cache}, state.length + len(part))
             done += len(part)
         for token in ids[done:]:
             state = self._step(token, state)[1]
         return state
 
-    def _step(self, token: int, state: TfliteState) -> tuple[np.ndarray, TfliteState]:
+    def _step(self, token: int, state: CacheState) -> tuple[np.ndarray, CacheState]:
         position = np.asarray([state.length], np.int32)
         out = self.decode(tokens=np.asarray([[token]], np.int32), input_pos=position, mask=_mask(position, self.length), **state.cache)
-        return out["logits"][0, -1], TfliteState({k: out[k] for k in state.cache}, state.length + 1)
+        return out["logits"][0, -1], CacheState({k: out[k] for k in state.cache}, state.length + 1)
 
 
 def _mask(positions: np.ndarray, length: int) -> np.ndarray:
