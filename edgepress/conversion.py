@@ -71,7 +71,7 @@ def converter_for(target: Format, source: Format) -> Pass:
 
 
 def conversion_matrix() -> str:
-    """The source x format table (Markdown) of what converts and how, from the registry."""
+    """The source x format table (Markdown) of what converts and how, from the registry, then the language-model routes."""
     lines = ["| source | " + " | ".join(f.value for f in MATRIX_TARGETS) + " |", "|---" * (len(MATRIX_TARGETS) + 1) + "|"]
     for source in MATRIX_SOURCES:
         cells = []
@@ -82,7 +82,9 @@ def conversion_matrix() -> str:
             except BadInputError:
                 cells.append("-" if source is target else f"no: {UNSUPPORTED_WHY.get((source, target), 'no converter')}")
         lines.append(f"| {source.value} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    from edgepress.lm.routes import matrix_rows
+
+    return "\n".join(lines + matrix_rows(MATRIX_TARGETS))
 
 
 def convert(

@@ -20,7 +20,10 @@ def check_formats(formats: Sequence[str]) -> list[Format]:
     chosen = [Format.parse(name) for name in formats]
     for fmt in chosen:
         if fmt not in MADE:
-            raise BadInputError(f"a Hugging Face language model converts to onnx, executorch or tflite, not {fmt.value}")
+            from edgepress.lm.routes import NOT_MADE
+
+            why = f": {NOT_MADE[fmt]}" if fmt in NOT_MADE else ""
+            raise BadInputError(f"a Hugging Face language model converts to onnx, executorch or tflite, not {fmt.value}{why}")
     if not chosen:
         raise BadInputError("--to names no format; give onnx, executorch, tflite or several")
     return chosen
