@@ -20,7 +20,7 @@ from edgepress.lm.hf import HFModel, Task
 from edgepress.lm.text import DEFAULT_EVAL_TOKENS, DEFAULT_WINDOW
 
 SCHEMA = "edgepress.lm-results"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: speed rounds interleaved across artifacts; decode_tok_s is the median round's
 DEFAULT_SENTENCES = 200
 ENCODER_SEQUENCE = 128
 
@@ -113,8 +113,8 @@ def _decoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenize
               eval_tokens: int, window: int, threads: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     from edgepress.lm.quality import Tally
     from edgepress.lm.sessions import TorchDecoder, decoder_for, greedy
+    from edgepress.lm.speed import measure_rounds
     from edgepress.lm.text import token_ids, windows
-    from edgepress.lm.speed import measure_in_worker
 
     if prompt_tokens < 1 or new_tokens < 1:
         raise BadInputError("--prompt-tokens and --new-tokens must be at least 1")
@@ -134,9 +134,9 @@ def _decoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenize
     ref_tokens = greedy(ref_model, prompt, new_tokens).tokens if ref_model else None
     del models
     rows = []
-    for artifact, tally in zip(artifacts, tallies):
-        speed = measure_in_worker({"path": str(artifact.path), "task": Task.TEXT_GENERATION.value, "threads": threads,
-                                   "prompt": prompt, "new_tokens": new_tokens, "max_length": artifact.report.get("max_length")})
+    speeds = measure_rounds([{"path": str(a.path), "task": Task.TEXT_GENERATION.value, "threads": threads, "prompt": prompt, "new_tokens": new_tokens,
+                              "max_length": a.report.get("max_length")} for a in artifacts])
+    for artifact, tally, speed in zip(artifacts, tallies, speeds):
         quality = tally.summary()
         if ref_tally.positions:
             quality["ref_perplexity"] = ref_tally.summary()["perplexity"]
@@ -159,21 +159,21 @@ def _encoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenize
               threads: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     from edgepress.lm.quality import cosines, mean_pool
     from edgepress.lm.sessions import TorchEncoder, encoder_for
+    from edgepress.lm.speed import measure_rounds
     from edgepress.lm.text import token_ids
-    from edgepress.lm.speed import measure_in_worker
 
     batch = tokenizer(sentences_of(text, count), padding=True, truncation=True, max_length=ENCODER_SEQUENCE, return_tensors="np")
     ids, mask = batch["input_ids"], batch["attention_mask"]
     ref = mean_pool(TorchEncoder(reference.model).hidden(ids, mask), mask) if reference is not None else None
     prompt = token_ids(tokenizer, text, ENCODER_SEQUENCE)
     rows = []
-    for artifact in artifacts:
+    speeds = measure_rounds([{"path": str(a.path), "task": Task.FEATURE_EXTRACTION.value, "threads": threads, "prompt": prompt} for a in artifacts])
+    for artifact, speed in zip(artifacts, speeds):
         quality: dict[str, Any] = {"sentences": int(ids.shape[0])}
         if ref is not None:
             got = mean_pool(encoder_for(artifact.path, threads).hidden(ids, mask), mask)  # type: ignore[arg-type]
             sims = cosines(got, ref)
             quality |= {"cosine_mean": float(sims.mean()), "cosine_min": float(sims.min())}
-        speed = measure_in_worker({"path": str(artifact.path), "task": Task.FEATURE_EXTRACTION.value, "threads": threads, "prompt": prompt})
         rows.append(_row(artifact, speed, quality))
     return rows, ({"name": reference.name} if reference else None)
 

@@ -2,9 +2,11 @@
 
 Usage: python -m edgepress.lm.speed REQUEST.json  (writes the JSON result to request["result"])
 
-A process per artifact, as for every other measurement: peak RSS is the artifact's alone
-(VmHWM), and a runtime crash becomes an error in the results, not a dead CLI. Threads are
-pinned to the least busy cores when fewer than all are asked for.
+A process per artifact and round, as for every other measurement: peak RSS is the
+artifact's alone (VmHWM), and a runtime crash becomes an error in the results, not a dead
+CLI. Threads are pinned to the least busy cores when fewer than all are asked for. Rounds
+are interleaved across artifacts (``measure_rounds``): on a shared machine that slows down
+for a minute, every artifact loses a round alike, instead of one artifact its whole figure.
 """
 
 from __future__ import annotations
@@ -21,6 +23,45 @@ import numpy as np
 
 ENCODER_MIN_RUNS = 20
 ENCODER_MIN_SECONDS = 1.0
+ROUNDS = 3
+
+
+def measure_rounds(requests: list[dict[str, Any]], rounds: int = ROUNDS) -> list[dict[str, Any]]:
+    """Each request measured in ``rounds`` workers, one round each, round 1 of every request before round 2 of any.
+
+    A request whose worker fails is not measured again: its result is that error.
+    """
+    done: list[list[dict[str, Any]]] = [[] for _ in requests]
+    for _ in range(rounds):
+        for request, results in zip(requests, done):
+            if not results or "error" not in results[-1]:
+                results.append(measure_in_worker(request | {"rounds": 1}))
+    return [merge_rounds(results) for results in done]
+
+
+def merge_rounds(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from a request's rounds: medians of the rounds' figures, percentiles over every sample, the largest peak RSS."""
+    if "error" in results[-1]:
+        return results[-1]
+    merged = results[0] | {"load_ms": statistics.median(r["load_ms"] for r in results), "import_ms": statistics.median(r["import_ms"] for r in results),
+                           "peak_rss_bytes": max(r["peak_rss_bytes"] for r in results)}
+    if "generation" in merged:
+        merged["generation"] = _merge_generation([r["generation"] for r in results])
+    else:
+        samples = np.concatenate([r["latency_samples_ms"] for r in results])
+        merged |= {"latency_ms": latency_stats(samples) | {"round_p50": [r["latency_ms"]["p50"] for r in results]},
+                   "latency_samples_ms": samples.tolist(), "rounds": len(results)}
+    return merged
+
+
+def _merge_generation(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """TTFT and decode tokens/s: the median round (a round that a busy neighbour slowed does not drag the figure)."""
+    steps = np.concatenate([g["decode_samples_ms"] for g in rounds])
+    per_round = [g["decode_tok_s"] for g in rounds if g["decode_tok_s"] is not None]
+    ttft = statistics.median(g["ttft_ms"] for g in rounds)
+    return rounds[0] | {"ttft_ms": ttft, "prefill_tok_s": rounds[0]["prompt_tokens"] / (ttft / 1e3),
+                        "decode_tok_s": statistics.median(per_round) if per_round else None, "round_decode_tok_s": per_round,
+                        "decode_ms": latency_stats(steps) if steps.size else {}, "decode_samples_ms": steps.tolist(), "rounds": len(rounds)}
 
 
 def measure_in_worker(request: dict[str, Any], timeout_s: float = 1800) -> dict[str, Any]:
@@ -77,8 +118,8 @@ def summarize(rounds: list[Any], prompt_tokens: int) -> dict[str, Any]:
     steps = np.asarray([ms for r in rounds for ms in r.decode_ms])
     decode = latency_stats(steps) if steps.size else {}
     return {"ttft_ms": ttft, "prefill_tok_s": prompt_tokens / (ttft / 1e3), "decode_tok_s": 1e3 / float(steps.mean()) if steps.size else None,
-            "decode_ms": decode, "prompt_tokens": prompt_tokens, "new_tokens": len(rounds[0].tokens), "rounds": len(rounds),
-            "tokens": rounds[0].tokens}
+            "decode_ms": decode, "decode_samples_ms": steps.tolist(), "prompt_tokens": prompt_tokens, "new_tokens": len(rounds[0].tokens),
+            "rounds": len(rounds), "tokens": rounds[0].tokens}
 
 
 def latency_stats(samples: np.ndarray) -> dict[str, float]:
@@ -101,7 +142,7 @@ def _encoder(request: dict[str, Any], imported: float) -> dict[str, Any]:
         start = time.perf_counter()
         encoder.hidden(ids, mask)
         samples.append((time.perf_counter() - start) * 1e3)
-    return {"load_ms": load_ms, "latency_ms": latency_stats(np.asarray(samples)), "sequence": ids.shape[1]}
+    return {"load_ms": load_ms, "latency_ms": latency_stats(np.asarray(samples)), "latency_samples_ms": samples, "sequence": ids.shape[1]}
 
 
 def main(argv: list[str]) -> int:
