@@ -23,7 +23,7 @@ ROUTES: dict[Task, dict[Format, str]] = {
     },
 }
 NOT_MADE: dict[Format, str] = {
-    Format.TORCHSCRIPT_LITE: "the lite interpreter is deprecated upstream and edgepress has no KV-cache export for it; use executorch",
+    Format.TORCHSCRIPT_LITE: "the lite interpreter is deprecated upstream and edgepress exports no language model to it; use executorch",
     Format.TORCH_EXPORT: "a language model's exported program ships inside the .pte; use executorch (or onnx)",
 }
 
