@@ -3,6 +3,8 @@
 The conversion report counts operators by kind: builtin, Select-TF ("Flex", which need
 the TensorFlow-ops runtime that LiteRT's Python package does not ship) and other custom
 ops. Either of the latter sets a flag, since the artifact will not run in plain LiteRT.
+It also says which operators LiteRT's XNNPACK delegate takes on this host
+(``tflite_delegation``): any it leaves sets the ``fallback_ops`` flag.
 """
 
 from __future__ import annotations
@@ -154,7 +156,19 @@ def op_report(path: Path) -> dict[str, Any]:
             counts[kind][name] = counts[kind].get(name, 0) + 1
     flags = [flag for flag, kind in (("select_tf_ops", "select_tf"), ("custom_ops", "custom")) if counts[kind]]
     ops = {**counts["builtin"], **counts["select_tf"], **counts["custom"]}
-    return {"ops": dict(sorted(ops.items())), "builtin_ops": counts["builtin"], "select_tf_ops": counts["select_tf"], "custom_ops": counts["custom"], "flags": flags}
+    delegation = _delegation(path) if not counts["select_tf"] else {"xnnpack": "not checked: plain LiteRT cannot load Select-TF ops"}
+    flags += delegation.pop("flags", [])
+    return {"ops": dict(sorted(ops.items())), "builtin_ops": counts["builtin"], "select_tf_ops": counts["select_tf"], "custom_ops": counts["custom"], **delegation, "flags": flags}
+
+
+def _delegation(path: Path) -> dict[str, Any]:
+    """XNNPACK's share of the file (see ``tflite_delegation``), or why it could not be read."""
+    from edgepress.converters.tflite_delegation import xnnpack_report
+
+    try:
+        return xnnpack_report(path)
+    except (RuntimeError, ValueError) as error:  # LiteRT could not load or prepare the file
+        return {"xnnpack": f"not checked: LiteRT could not load the file ({str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__})"}
 
 
 def _version(dist: str) -> str:

@@ -30,7 +30,7 @@ FLAG_HELP = {
     "labels_out_of_range": "some labels are not class indices of the model's output, so no accuracy is given: check the data's y",
     "error": "the cell failed; its error is shown in the target's table",
 }
-OPEN_REPORT_KEYS = ("delegated_ops", "fallback_ops")
+OPEN_REPORT_KEYS = ("delegated_ops", "not_delegated_ops", "portable_ops")
 
 
 def render_html(results: Sequence[BenchResult], *, title: str = "edgepress benchmark report", sources: Sequence[str] = (), created: str | None = None, highlights: Sequence[str] = ()) -> str:

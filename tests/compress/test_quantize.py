@@ -240,6 +240,10 @@ def test_leading_convs_stay_float_while_a_small_share_of_the_weights(torch_model
     interpreter = Interpreter(model_path=str(dst))
     filters = {np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details() if len(t["shape"]) == 4 and t["shape"][1:3].tolist() == [3, 3]}
     assert filters == {"float32"}  # both 3x3 convs kept their float filters; the classifier is int8
+    from edgepress.converters.tflite_delegation import xnnpack_report
+
+    delegation = xnnpack_report(dst)  # the float stem ends in a QUANTIZE mid-graph
+    assert delegation["mid_graph_qdq"] >= 1 and delegation["delegated_ops"]["CONV_2D"] >= 2
     x = _x(8, seed=5)
     assert np.abs(_run_tflite(dst, x) - _run_tflite(fp32.path, x)).max() < 0.1 * np.abs(_run_tflite(fp32.path, x)).max()
 
