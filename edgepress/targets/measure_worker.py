@@ -21,6 +21,7 @@ ExecuTorch and torch). Turning host float arrays into that form and the outputs 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -94,6 +95,9 @@ class Runner:
         self.finish = finish
         self.device_timer = None
         self.warmup_runs = 0
+        # A context the timed loop enters once, as a user's own loop would (torch's
+        # inference_mode): entered per call, it would be timed with every inference.
+        self.loop_context = None
 
     def __call__(self, arrays):
         return self.finish(self.invoke(self.prepare(arrays)))
@@ -239,10 +243,13 @@ def _torch_call(torch, module, device):
         return [t.to(dtype) if t.is_floating_point() else t for t in tensors]
 
     def forward(tensors):
+        if torch.is_inference_mode_enabled():  # inside the timed loop, which entered it once
+            return module(*tensors)
         with torch.inference_mode():
             return module(*tensors)
 
     run = Runner(stage, forward, lambda out: [o.detach().float().cpu().numpy() for o in flatten_outputs(out)])
+    run.loop_context = torch.inference_mode
     if kind == "cuda":
         run.device_timer = _cuda_timer(torch, stage, forward)
     return run
@@ -303,6 +310,11 @@ def steady_state(run, feed, warmup, min_iters, min_seconds, max_seconds):
     The inputs are prepared once (``Runner.prepare``), as benchmark tools feed them; a GPU
     runner's CUDA-event timer is used where it has one.
     """
+    with run.loop_context() if run.loop_context is not None else contextlib.nullcontext():
+        return _timed_loop(run, feed, warmup, min_iters, min_seconds, max_seconds)
+
+
+def _timed_loop(run, feed, warmup, min_iters, min_seconds, max_seconds):
     timer = run.device_timer
     prepared = run.prepare(feed) if timer is None else None
     call = (lambda: timer(feed)) if timer is not None else (lambda: run.invoke(prepared))
