@@ -18,11 +18,16 @@ to get there; min/max ranges do worse) and it cannot leave a layer in float.
 ai-edge-quantizer calibrates the very graph that runs, in seconds, and its recipes can
 leave chosen ops in float; with the first two convolutions in float it reached 98.5%.
 
-Two settings carry that result:
+Three settings carry that result:
 
-* Activation ranges are the min/max over all samples. The library's default merges
+* Activation ranges are taken over all samples. The library's default merges
   samples by a moving average, which with one-sample batches settles on a typical
   sample's range, clips the rest and halved agreement on that model.
+* They clip at the spec's percentile of |x| (99.99th by default, ONNX Runtime's rule, as
+  on the ONNX path) rather than at min/max, which a few outliers stretch: on MobileNetV2
+  (300 calibration crops, 500 evaluation crops) agreement with FP32 went from 77.4% to
+  88.2% on all crops and from 98.6% to 99.0% on the confident ones. ``method = "minmax"``
+  keeps min/max; ``"entropy"`` has no rule here and is min/max too.
 * The first ``FLOAT_CONVS`` convolutions (in MobileNets the stem conv and the first
   depthwise) stay in float: their int8 weights and the stem's output range cost most of
   the error, for 0.03% of MobileNetV2's weights. Only while they hold at most
@@ -44,7 +49,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgepress.data import batches
 from edgepress.errors import ConversionError
-from edgepress.quantization import Mode, QuantSpec
+from edgepress.quantization import Calibration, Mode, QuantSpec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,7 +88,8 @@ def _torch_static(spec: QuantSpec, module: Any, examples: tuple[Any, ...], path:
     assert spec.data is not None  # a static handle always stores its samples (quantize.model_handle)
     inputs = tuple(a.transpose(0, 2, 3, 1) if nhwc and a.ndim == 4 else a for a in stored_inputs(spec.data))
     try:
-        return quantize_static(float_path, path, inputs, per_channel=spec.per_channel, activation_bits=16 if spec.int16 else 8)
+        percentile = spec.percentile if spec.calibration is Calibration.PERCENTILE else None  # entropy: min/max (no such rule here)
+        return quantize_static(float_path, path, inputs, per_channel=spec.per_channel, activation_bits=16 if spec.int16 else 8, percentile=percentile)
     finally:
         float_path.unlink(missing_ok=True)
 
@@ -177,11 +183,12 @@ KERAS_LOWERINGS = {
 
 def quantize_static(
     src: Path, dst: Path, inputs: tuple[np.ndarray, ...], per_channel: bool = True, activation_bits: int = 8,
-    float_convs: int = FLOAT_CONVS, float_share: float = FLOAT_SHARE,
+    float_convs: int = FLOAT_CONVS, float_share: float = FLOAT_SHARE, percentile: float | None = None,
 ) -> dict[str, Any]:
     """Quantize the float ``src`` into ``dst`` (int8 weights; int8, or int16 for int16x8, activations); returns the report entries.
 
-    ``inputs`` are the calibration arrays in the model's input order and layout.
+    ``inputs`` are the calibration arrays in the model's input order and layout. Activation
+    ranges clip at ``percentile`` of |x| when given (see the module docstring), else min/max.
     """
     from importlib.metadata import version
 
@@ -195,12 +202,15 @@ def quantize_static(
         q.update_quantization_recipe(f"^{re.escape(scope)}$", qtyping.TFLOperationName.ALL_SUPPORTED, algorithm_key="no_quantize")
     with _quiet():
         ranges = _calibrate(src, q.get_quantization_recipe(), inputs)
+        if percentile is not None:
+            ranges = _clip_at_percentile(src, ranges, inputs, percentile)
         result = q.quantize(ranges, enable_progress_bar=False, enable_progress_report=False)
     dst.write_bytes(result.quantized_model)  # export_model would mark the file executable
+    clipped = f"ranges at the {percentile:g}th percentile of |x|" if percentile is not None else "min/max ranges"
     return {
-        "quantizer": f"ai-edge-quantizer {version('ai-edge-quantizer')} (int8 weights {granularity.value.lower()}, int{activation_bits} activations, min/max ranges)",
+        "quantizer": f"ai-edge-quantizer {version('ai-edge-quantizer')} (int8 weights {granularity.value.lower()}, int{activation_bits} activations, {clipped})",
         "activations": f"int{activation_bits}",  # what the file holds, whatever the recipe asked of runtimes that have uint8
-        "method": "minmax",
+        "method": "percentile" if percentile is not None else "minmax",
         "float_ops": [name for name, _ in kept],
     }
 
@@ -257,6 +267,39 @@ def _calibrate(src: Path, recipe: Any, inputs: tuple[np.ndarray, ...]) -> dict[s
     run = calibrator.Calibrator(str(src), num_threads=os.cpu_count() or 1, qsv_update_func=qsv_utils.min_max_update)
     run.calibrate({key: [dict(zip(names, batch)) for batch in batches(inputs)]}, manager)
     return run.get_model_qsvs()
+
+
+def _clip_at_percentile(src: Path, ranges: dict[str, Any], inputs: tuple[np.ndarray, ...], percentile: float) -> dict[str, Any]:
+    """``ranges`` (the calibrator's min/max per tensor) clipped at ``percentile`` of |x| over every sample.
+
+    The rule is ONNX Runtime's, streamed as on the ONNX path (``onnx_calibration.Tail``):
+    one sample's activations at a time, only the tail above the running cut-off kept.
+    """
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgepress.converters.onnx_calibration import Tail
+    from edgepress.layouts import cast_integers
+
+    interpreter = Interpreter(model_path=str(src), experimental_preserve_all_tensors=True)  # intermediate tensors stay readable
+    key, names, dtypes = _signature(src)
+    run = interpreter.get_signature_runner(key)
+    index = {d["name"]: d["index"] for d in interpreter.get_tensor_details()}
+    tensors = [name for name, qsv in ranges.items() if name in index and "min" in qsv and "max" in qsv]
+    feeds = [dict(zip(names, batch)) for batch in batches(tuple(cast_integers(inputs, dtypes, names)[0]))]
+    tail = 1.0 - percentile / 100.0
+    tails = {name: Tail() for name in tensors}
+    for feed in feeds:
+        run(**feed)
+        for name in tensors:
+            tails[name].add(interpreter.get_tensor(index[name]), len(feeds), tail)
+    for name, stats in tails.items():
+        if stats.count:
+            edge = stats.bin_edge(tail)
+            qsv = ranges[name]
+            qsv["min"] = np.full_like(np.asarray(qsv["min"], np.float32), max(-edge, stats.low))
+            qsv["max"] = np.full_like(np.asarray(qsv["max"], np.float32), min(edge, stats.high))
+    return ranges
 
 
 @contextlib.contextmanager

@@ -196,6 +196,7 @@ def test_torch_handle_tflite_is_int8_from_ai_edge_quantizer(torch_model, tmp_pat
     (made,) = edgepress.convert(q, ["tflite"], out_dir=tmp_path)
     record = made.report["quantization"]
     assert record["quantizer"].startswith("ai-edge-quantizer") and record["samples"] == 32
+    assert "99.99th percentile" in record["quantizer"]  # the spec's default method, as on ONNX
     assert record["float_ops"] == []  # this net's first convs hold most of its weights: all of it is INT8
     assert "DEQUANTIZE" not in made.report["ops"]
     x = _x(8, seed=5)
@@ -246,6 +247,27 @@ def test_leading_convs_stay_float_while_a_small_share_of_the_weights(torch_model
     assert delegation["mid_graph_qdq"] >= 1 and delegation["delegated_ops"]["CONV_2D"] >= 2
     x = _x(8, seed=5)
     assert np.abs(_run_tflite(dst, x) - _run_tflite(fp32.path, x)).max() < 0.1 * np.abs(_run_tflite(fp32.path, x)).max()
+
+
+def test_percentile_ranges_sit_inside_the_min_max_ones(torch_model, tmp_path):
+    """Clipping at a percentile narrows some activation grids and widens none."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgepress.converters.tflite_quant import quantize_static
+    from edgepress.passes import apply, create
+
+    fp32 = apply(create("convert.tflite", {"strip_debug_names": False}), torch_model, tmp_path)  # names match across the two files
+    x = _x(24)
+    scales = {}
+    for name, percentile in (("minmax", None), ("percentile", 99.9)):
+        facts = quantize_static(fp32.path, tmp_path / f"{name}.tflite", (x,), float_share=0.0, percentile=percentile)
+        assert facts["method"] == name
+        details = Interpreter(model_path=str(tmp_path / f"{name}.tflite")).get_tensor_details()
+        scales[name] = {d["name"]: d["quantization"][0] for d in details if d["dtype"] == np.int8 and d["quantization"][0] and "weight" not in d["name"]}
+    shared = sorted(set(scales["minmax"]) & set(scales["percentile"]))
+    assert len(shared) >= 5
+    assert all(scales["percentile"][n] <= scales["minmax"][n] * (1 + 1e-6) for n in shared)
+    assert sum(scales["percentile"][n] < 0.99 * scales["minmax"][n] for n in shared) >= 3
 
 
 def test_layers_reading_the_input_get_7bit_weights(onnx_artifact, tmp_path):
