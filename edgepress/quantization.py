@@ -101,7 +101,7 @@ class QuantSpec:
     percentile: float = DEFAULT_PERCENTILE
     keep_float: tuple[str, ...] = ()  # layers (ONNX node names) left in float
     input_layers_7bit: bool = True  # 7-bit weights where the model's input is read (ONNX; see onnx_quant)
-    leading_float: bool = True  # the first convs stay float while tiny (ONNX; see onnx_quant)
+    leading_float: bool = True  # the first convs stay float while tiny (ONNX, TFLite and .pte; see onnx_quant)
     data: DataRef | None = None  # the calibration samples (PT2E traces dynamic INT8 with them too)
     training: Training | None = None  # Mode.QAT only
     group_size: int = 32  # weight-only modes: weights per block sharing a scale

@@ -56,7 +56,7 @@ class QuantizeInt8Static:
     activations: Activations = Activations.UINT8
     keep_float: str = ""
     input_layers_7bit: bool = True  # 7-bit weights where the model's input is read (ONNX; see onnx_quant)
-    leading_float: bool = True  # the first convs stay float while they hold <= 1% of the weights (ONNX; see onnx_quant)
+    leading_float: bool = True  # the first convs stay float while they hold <= 1% of the weights (ONNX, TFLite and .pte; see onnx_quant)
     percentile: float = DEFAULT_PERCENTILE  # where calibration = "percentile" clips |x|
     max_drop: float | None = None  # the accuracy guard's budget, in points of 1.0 (or a fraction, with relative)
     relative: bool = False

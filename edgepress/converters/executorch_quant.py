@@ -60,7 +60,7 @@ def _pt2e(spec: QuantSpec, program: Any, examples: tuple[Any, ...], dynamic_shap
         )
     dynamic = spec.mode is Mode.INT8_DYNAMIC
     config = get_symmetric_quantization_config(is_per_channel=spec.per_channel, is_dynamic=dynamic)
-    quantizer = (XNNPACKQuantizer() if dynamic else _static_quantizer()).set_global(config)
+    quantizer = (XNNPACKQuantizer() if dynamic else _static_quantizer(spec.leading_float)).set_global(config)
     quantized = calibrated(spec, program.module(), examples, quantizer, fold=True, dynamic_shapes=dynamic_shapes)
     facts: dict[str, Any] = {"quantizer": QUANTIZER}
     if not dynamic:
@@ -86,7 +86,7 @@ def leading_convs(model: Any) -> set[str]:
     return set(within_share(convs, total))
 
 
-def _static_quantizer() -> Any:
+def _static_quantizer(leading_float: bool) -> Any:
     """``XNNPACKQuantizer`` that keeps the leading convolutions float and whose observers see a clamp's output."""
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
@@ -112,7 +112,7 @@ def _static_quantizer() -> Any:
         kept_float: set[str] = set()
 
         def annotate(self, model: Any) -> Any:
-            self.kept_float = leading_convs(model)  # the graph being annotated: its own node names
+            self.kept_float = leading_convs(model) if leading_float else set()  # the graph being annotated: its own node names
             self.set_filter_function(lambda node: node.name not in self.kept_float)
             model = super().annotate(model)
             for node in model.graph.nodes:

@@ -89,7 +89,10 @@ def _torch_static(spec: QuantSpec, module: Any, examples: tuple[Any, ...], path:
     inputs = tuple(a.transpose(0, 2, 3, 1) if nhwc and a.ndim == 4 else a for a in stored_inputs(spec.data))
     try:
         percentile = spec.percentile if spec.calibration is Calibration.PERCENTILE else None  # entropy: min/max (no such rule here)
-        return quantize_static(float_path, path, inputs, per_channel=spec.per_channel, activation_bits=16 if spec.int16 else 8, percentile=percentile)
+        return quantize_static(
+            float_path, path, inputs, per_channel=spec.per_channel, activation_bits=16 if spec.int16 else 8,
+            float_convs=FLOAT_CONVS if spec.leading_float else 0, percentile=percentile,
+        )
     finally:
         float_path.unlink(missing_ok=True)
 

@@ -57,3 +57,13 @@ def test_the_pte_delegates_everything_and_stays_close_to_float(tmp_path):
         ref = torch.export.load(tmp_path / "net.pt2").module()(torch.from_numpy(x[:1])).numpy()
         ref = np.concatenate([ref, *(torch.export.load(tmp_path / "net.pt2").module()(torch.from_numpy(x[i : i + 1])).numpy() for i in range(1, len(x)))])
     assert np.abs(got - ref).max() < 0.1 * np.abs(ref).max()
+
+
+def test_leading_float_off_quantizes_the_stem_too(tmp_path):
+    from dataclasses import replace
+
+    from edgepress.converters.executorch_quant import quantized_program
+
+    _, _, q, calibration = _quantized_graph(tmp_path)
+    _, facts = quantized_program(replace(q.quant, leading_float=False), torch.export.load(tmp_path / "net.pt2"), (torch.from_numpy(calibration[:1]),), None)
+    assert facts["float_ops"] == []
