@@ -116,8 +116,8 @@ def _static_quantizer(leading_float: bool) -> Any:
             self.set_filter_function(lambda node: node.name not in self.kept_float)
             model = super().annotate(model)
             for node in model.graph.nodes:
-                if node.op != "call_function" or node.target not in clamps:
-                    continue
+                if node.op != "call_function" or node.target not in clamps or len(node.args[0].users) != 1:
+                    continue  # a layer whose output is also read unclamped keeps the stock observer
                 low, high = (list(node.args[1:3]) + [-1.0, 1.0][len(node.args[1:3]):])  # hardtanh's defaults
                 annotation = node.args[0].meta.get("quantization_annotation")
                 out = getattr(annotation, "output_qspec", None)
