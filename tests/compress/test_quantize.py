@@ -213,6 +213,7 @@ def test_an_int8_tflite_input_records_what_the_file_takes(tmp_path):
     from edgepress.digits import digits_cnn, load_digits_split
 
     split = load_digits_split()
+    torch.manual_seed(0)  # an untrained net: its accuracy is luck, so the draw is fixed
     model = edgepress.from_torch(digits_cnn(width=8).eval(), torch.from_numpy(split.x_test[:1]), name="digits_w8")
     (made,) = edgepress.convert(edgepress.quantize(model, "int8", calibration=split.x_train[:16]), ["tflite"], out_dir=tmp_path)
     (detail,) = Interpreter(model_path=str(made.path)).get_input_details()
@@ -221,7 +222,7 @@ def test_an_int8_tflite_input_records_what_the_file_takes(tmp_path):
     assert (tensor.stored.dtype, tensor.stored.scale, tensor.stored.zero_point) == ("int8", pytest.approx(detail["quantization"][0]), detail["quantization"][1])
     assert edgepress.load(made.path).input_spec.tensors[0].stored == tensor.stored  # the file read back says the same
     (result,) = edgepress.bench([made], target="host-cpu", reference=model, data=(split.x_test[:20], split.y_test[:20]))
-    assert result.error is None and result.accuracy is not None and result.accuracy > 0
+    assert result.error is None and result.accuracy is not None and result.drift.top1_agreement >= 0.8  # int8 fed through the file's own scale
     from edgepress.report.html import render_html
 
     assert f"(the file takes int8: scale {tensor.stored.scale:.4g}, zero point {tensor.stored.zero_point})" in render_html([result])
