@@ -159,7 +159,7 @@ def cache_key(p: Pass, artifact: Artifact) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-KEY_VERSION = 4  # 2: the recipe is the typed Artifact.quant, no longer read from the report; 3: TFLite inputs record a quantized int8 input (TensorSpec.stored); 4: TFLite reports say which ops XNNPACK takes, static INT8 .pte keep leading convs float and observe clamped outputs, static INT8 TFLite clips ranges at the percentile
+KEY_VERSION = 5  # 2: the recipe is the typed Artifact.quant, no longer read from the report; 3: TFLite inputs record a quantized int8 input (TensorSpec.stored); 4: TFLite reports say which ops XNNPACK takes, static INT8 .pte keep leading convs float and observe clamped outputs, static INT8 TFLite clips ranges at the percentile; 5: static INT8 .pte clips ranges at the percentile too
 
 
 def check_accepts(p: Pass, source: Format) -> Format:

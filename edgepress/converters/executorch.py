@@ -56,7 +56,8 @@ class ConvertExecuTorch:
 
         with quiet_exporter():
             # a quantized handle: its QuantSpec lowered with the XNNPACK quantizer, on the stored samples
-            program, facts = quantized_program(source.quant, static_program(source), example_inputs(source, 1), _kept_dims(source))
+            program = keepdim_means(static_program(source))
+            program, facts = quantized_program(source.quant, program, example_inputs(source, 1), _kept_dims(source))
             edge = to_edge_transform_and_lower(program, partitioner=partitioners)
             report = delegation_report(edge.exported_program().graph_module)
             path.write_bytes(edge.to_executorch().buffer)
@@ -66,6 +67,33 @@ class ConvertExecuTorch:
         from edgepress.quantization import record
 
         return (), check(report | record(source.quant, facts), source.quant, "executorch", program=program)  # how much of it is really int8
+
+
+def keepdim_means(program: Any) -> Any:
+    """``program`` with each ``mean`` that drops its reduced dims rewritten as a keepdim mean and a reshape.
+
+    XNNPACK takes a mean only with ``keepdim=True`` (over a 4-D tensor's two innermost
+    dims); the ``x.mean((2, 3))`` that many CNNs write for global average pooling otherwise
+    stays on ExecuTorch's portable kernels, cutting the graph in two around it. The reshape
+    (a ``view_copy``) is free and XNNPACK takes it too.
+    """
+    import torch
+
+    mean = torch.ops.aten.mean.dim
+
+    def with_kept_dims(x: Any, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Any:
+        if keepdim or not dim:
+            return NotImplemented  # traced as it is
+        dropped = {d % x.dim() for d in dim}
+        return mean(x, dim, True, dtype=dtype).reshape([size for i, size in enumerate(x.shape) if i not in dropped])
+
+    def drops_dims(node: Any) -> bool:
+        keepdim = node.args[2] if len(node.args) > 2 else node.kwargs.get("keepdim", False)
+        return node.target is mean and not keepdim
+
+    if not any(drops_dims(n) for n in program.graph.nodes):
+        return program
+    return program.run_decompositions({mean: with_kept_dims})
 
 
 def _kept_dims(source: Artifact) -> Any:

@@ -1,4 +1,4 @@
-"""ExecuTorch static INT8: ReLU6 outputs quantized over what the clamp lets through, leading convolutions float."""
+"""ExecuTorch static INT8: percentile ranges, ReLU6 outputs quantized over what the clamp lets through, leading convolutions float."""
 
 import numpy as np
 import torch
@@ -30,11 +30,16 @@ def _quantized_graph(tmp_path):
     return program, facts, q, calibration
 
 
+def _activation_quantizes(program):
+    """The program's quantize nodes in graph order (weights are folded int8 constants: these are activations)."""
+    return [n for n in program.graph.nodes if n.op == "call_function" and "quantize_per_tensor" in str(n.target) and "dequantize" not in str(n.target)]
+
+
 def test_relu6_outputs_get_a_0_to_6_grid_and_the_first_convs_stay_float(tmp_path):
     program, facts, _, _ = _quantized_graph(tmp_path)
     assert facts["float_ops"] == ["conv2d", "conv2d_1"]  # stem and depthwise: 304 of ~39k weights
-    quantize = [n for n in program.graph.nodes if n.op == "call_function" and "quantize_per_tensor" in str(n.target) and "dequantize" not in str(n.target)]
-    after_clamp = [n for n in quantize if "hardtanh" in n.args[0].name]
+    assert facts["method"] == "percentile"
+    after_clamp = [n for n in _activation_quantizes(program) if "hardtanh" in n.args[0].name]
     assert after_clamp, [n.args[0].name for n in quantize]
     for node in after_clamp:  # 256 int8 levels from 0 to at most 6: the stock observer spanned the conv's whole range
         scale, zero_point = float(node.args[1]), int(node.args[2])
@@ -67,3 +72,23 @@ def test_leading_float_off_quantizes_the_stem_too(tmp_path):
     _, _, q, calibration = _quantized_graph(tmp_path)
     _, facts = quantized_program(replace(q.quant, leading_float=False), torch.export.load(tmp_path / "net.pt2"), (torch.from_numpy(calibration[:1]),), None)
     assert facts["float_ops"] == []
+
+
+def test_percentile_ranges_sit_inside_the_min_max_ones(tmp_path):
+    """The default clips at the 99.99th percentile of |x|: the input and logits grids narrow, none widens."""
+    from dataclasses import replace
+
+    from edgepress.converters.executorch_quant import quantized_program
+    from edgepress.quantization import Calibration
+
+    _, _, q, calibration = _quantized_graph(tmp_path)
+    scales = {}
+    for method in (Calibration.MINMAX, Calibration.PERCENTILE):
+        spec = replace(q.quant, calibration=method, leading_float=False)  # the input is quantized too
+        program, facts = quantized_program(spec, torch.export.load(tmp_path / "net.pt2"), (torch.from_numpy(calibration[:1]),), None)
+        assert facts["method"] == method.value
+        scales[method] = [float(n.args[1]) for n in _activation_quantizes(program)]
+    minmax, percentile = scales[Calibration.MINMAX], scales[Calibration.PERCENTILE]
+    assert len(minmax) == len(percentile) >= 4
+    assert all(p <= m * (1 + 1e-6) for p, m in zip(percentile, minmax))
+    assert sum(p < 0.99 * m for p, m in zip(percentile, minmax)) >= 2  # 24 x 768 inputs and 24 x 600 logits: their extremes are cut
