@@ -40,7 +40,7 @@ def test_relu6_outputs_get_a_0_to_6_grid_and_the_first_convs_stay_float(tmp_path
     assert facts["float_ops"] == ["conv2d", "conv2d_1"]  # stem and depthwise: 304 of ~39k weights
     assert facts["method"] == "percentile"
     after_clamp = [n for n in _activation_quantizes(program) if "hardtanh" in n.args[0].name]
-    assert after_clamp, [n.args[0].name for n in quantize]
+    assert after_clamp, [n.args[0].name for n in _activation_quantizes(program)]
     for node in after_clamp:  # 256 int8 levels from 0 to at most 6: the stock observer spanned the conv's whole range
         scale, zero_point = float(node.args[1]), int(node.args[2])
         assert zero_point == -128 and scale * 255 <= 6.0 + 1e-6, (node.name, scale, zero_point)
