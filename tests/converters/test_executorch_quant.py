@@ -92,3 +92,32 @@ def test_percentile_ranges_sit_inside_the_min_max_ones(tmp_path):
     assert len(minmax) == len(percentile) >= 4
     assert all(p <= m * (1 + 1e-6) for p, m in zip(percentile, minmax))
     assert sum(p < 0.99 * m for p, m in zip(percentile, minmax)) >= 2  # 24 x 768 inputs and 24 x 600 logits: their extremes are cut
+
+
+class _ClampAndSkip(nn.Module):
+    """A conv whose output is read twice: clamped by ReLU6 and, unclamped, by a skip connection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.clamp, self.head = nn.Conv2d(3, 8, 3, padding=1), nn.ReLU6(), nn.Conv2d(8, 8, 1)  # nn.ReLU6 exports as hardtanh
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return self.head(self.clamp(y) + y)
+
+
+def test_a_layer_also_read_unclamped_keeps_its_whole_range(tmp_path):
+    from edgepress.converters.executorch_quant import quantized_program
+
+    calibration = (10 * np.random.default_rng(1).standard_normal((16, 3, 8, 8))).astype(np.float32)
+    example = (torch.from_numpy(calibration[:1]),)
+    torch.manual_seed(0)
+    torch.export.save(torch.export.export(_ClampAndSkip().eval(), example), tmp_path / "net.pt2")
+    q = edgepress.quantize(edgepress.load(tmp_path / "net.pt2"), "int8", calibration=calibration)
+    program, facts = quantized_program(q.quant, torch.export.load(tmp_path / "net.pt2"), example, None)
+    assert facts["float_ops"] == []  # both convs are the whole model: none kept float
+    conv_out = [n for n in _activation_quantizes(program) if n.args[0].name in ("conv2d", "hardtanh")]
+    assert conv_out
+    for node in conv_out:  # the skip reads values below 0 and above 6: a 0..6 grid would clip them
+        scale, zero_point = float(node.args[1]), int(node.args[2])
+        assert scale * 255 > 12.0 and zero_point > -128, (node.name, node.args[0].name, scale, zero_point)
