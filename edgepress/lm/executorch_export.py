@@ -9,9 +9,11 @@ prompt plus generated tokens beyond it is refused by the runner.
 Quantization is ExecuTorch's LLM quantizer (torchao underneath), before export: ``int4`` =
 8-bit dynamic activations with 4-bit weights in groups (``8da4w``, XNNPACK's kernels),
 ``int8_weight`` = 8-bit weights per group (``8w``), ``int8_dynamic`` = 8-bit dynamic
-activations with 8-bit per-channel weights (``8da8w``). The token embedding stays float: the
-pip runtime has no kernel for ExecuTorch's quantized embedding (``embedding_byte``), and
-the report says so. A linear layer whose input width the group size
+activations with 8-bit per-channel weights (``8da8w``). The token embedding becomes an int8
+table with one scale per row (``int8_embedding``), looked up with plain ATen ops: the pip
+runtime has no kernel for ExecuTorch's own quantized embedding (``embedding_byte``), and a
+float table is a fifth of SmolLM2's weights (49152 x 576 floats, 113 MB). Other
+embeddings (positions, token types) stay float and are listed. A linear layer whose input width the group size
 does not divide is left in float and listed with that reason (the trap that leaves a model
 several times larger than expected).
 """
@@ -76,11 +78,49 @@ def quantize_torch(model: Any, spec: QuantSpec) -> dict[str, Any]:
     _untie(model)
     with _quiet_prints():
         quantize_model_(model, qlinear_config=LINEAR_CONFIGS[spec.mode], qlinear_group_size=group, skip_incompatible_shapes=True)
-    left += [{"layer": name, "shape": list(m.weight.shape),
-              "reason": "the ExecuTorch Python runtime has no quantized embedding kernel (embedding_byte); an int8 table would not load"}
+    embedding = int8_embedding(model)
+    left += [{"layer": name, "shape": list(m.weight.shape), "reason": "a position or token-type table: small, kept float"}
              for name, m in model.named_modules() if isinstance(m, torch.nn.Embedding)]
     return {"quantizer": f"executorch.extension.llm quantize_model_ ({LINEAR_CONFIGS[spec.mode]}), torchao {_version('torchao')}",
-            "quantized_linears": sum(1 for m in linears.values() if not (group and m.in_features % group)), "float_layers": left, "embedding_bits": None}
+            "quantized_linears": sum(1 for m in linears.values() if not (group and m.in_features % group)), "float_layers": left,
+            "embedding": embedding, "embedding_bits": 8 if embedding else None}
+
+
+def int8_embedding(model: Any) -> str | None:
+    """Swap ``model``'s token embedding for an int8 one in place; its module name (None: no plain embedding).
+
+    Symmetric int8, one scale per row (per token), as the ONNX path stores it
+    (``onnx_weights.int8_embedding``): the rows are gathered in int8 and scaled to float
+    after the lookup, so the table stays a quarter of its float size in the ``.pte``.
+    """
+    import torch
+
+    table = model.get_input_embeddings()
+    if type(table) is not torch.nn.Embedding:
+        return None
+    name = next(n for n, m in model.named_modules() if m is table)
+    model.set_input_embeddings(_int8_embedding_module()(table.weight.detach()))
+    return name
+
+
+def _int8_embedding_module() -> type:
+    import torch
+
+    class Int8Embedding(torch.nn.Module):
+        """An embedding table in int8 with a float scale per row; a lookup gathers both and multiplies."""
+
+        def __init__(self, weight: torch.Tensor) -> None:
+            super().__init__()
+            scale = weight.abs().amax(dim=1, keepdim=True).clamp(min=torch.finfo(weight.dtype).tiny) / 127.0
+            self.register_buffer("table", torch.round(weight / scale).clamp(-127, 127).to(torch.int8))
+            self.register_buffer("scale", scale)
+            self.embedding_dim = weight.shape[1]
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            rows = torch.nn.functional.embedding(ids, self.table)
+            return rows.to(self.scale.dtype) * torch.nn.functional.embedding(ids, self.scale)
+
+    return Int8Embedding
 
 
 def _quiet_prints() -> Any:

@@ -37,7 +37,9 @@ def test_tflite_and_pte_encoders_embed_as_pytorch_does_and_int8_stays_close(bert
         assert got.shape == expected.shape and np.abs(got[valid] - expected[valid]).max() < 1e-4, artifact.name
     made = quantize_lm(bert, "int8_dynamic", formats=["tflite", "executorch"], out_dir=tmp_path)
     assert [a.path.suffix for a in made] == [".tflite", ".pte"] and all(a.quant.mode.value == "int8_dynamic" for a in made)
-    assert "embeddings.word_embeddings" in [f["layer"] for f in made[1].report["quantization"]["float_layers"]]
+    facts = made[1].report["quantization"]
+    assert facts["embedding"] == "embeddings.word_embeddings" and facts["embedding_bits"] == 8
+    assert {f["layer"] for f in facts["float_layers"]} == {"embeddings.position_embeddings", "embeddings.token_type_embeddings"}
     doc = bench_lm([load_lm(tflite.path.parent), load_lm(pte.path), *made], reference=bert, threads=1, sentences=20)
     plain = [r["quality"]["cosine_min"] for r in doc["results"][:2]]
     quantized = [r["quality"]["cosine_mean"] for r in doc["results"][2:]]

@@ -24,7 +24,10 @@ def test_a_pte_decoder_generates_what_pytorch_generates_and_int4_lists_what_stay
     assert greedy(decoder, prompt, 20).tokens == expected  # starting again at position 0 starts a new sequence
     int4 = quantize_lm(lm, "int4", group_size=32, formats=["executorch"], out_dir=tmp_path)[0]
     facts = int4.report["quantization"]
-    assert facts["quantized_linears"] == 15 and [f["layer"] for f in facts["float_layers"]] == ["model.embed_tokens"]
+    assert facts["quantized_linears"] == 15 and facts["float_layers"] == []
+    assert facts["embedding"] == "model.embed_tokens" and facts["embedding_bits"] == 8
+    config = lm.model.config
+    assert ("int8", [config.vocab_size, config.hidden_size]) in _constants(int4.path)  # the table itself is stored in int8
     assert int4.size_bytes < 0.6 * fp32.size_bytes
     doc = bench_lm([load_lm(fp32.path.parent), int4], reference=lm, prompt_tokens=16, new_tokens=6, eval_tokens=400, window=200, threads=1)
     plain, quantized = doc["results"]
@@ -41,3 +44,14 @@ def test_the_static_cache_bounds_windows_before_any_work(tiny_llama, tmp_path):
     with pytest.raises(BadInputError, match="holds 64 positions in its cache"):
         _check_lengths([art], 128, 10)
     _check_lengths([art], 32, 10)
+
+
+def _constants(path) -> list[tuple[str, list[int]]]:
+    """(dtype, shape) of the constant tensors a .pte stores outside its delegate blobs."""
+    from executorch.exir._serialize._program import deserialize_pte_binary
+
+    program = deserialize_pte_binary(path.read_bytes())
+    program = getattr(program, "program", program)  # newer releases wrap it with its named data
+    names = {1: "int8", 6: "float32"}  # ExecuTorch's ScalarType codes
+    tensors = [v.val for v in program.execution_plan[0].values if type(v.val).__name__ == "Tensor" and v.val.data_buffer_idx]
+    return [(names.get(int(t.scalar_type), str(t.scalar_type)), list(t.sizes)) for t in tensors]
