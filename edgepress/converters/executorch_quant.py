@@ -155,11 +155,13 @@ def activation_observer(spec: QuantSpec) -> Any:
             super().__init__(*args, **kwargs)
             self.bounds = (low, high)
 
-        def seen(self, x: Any) -> Any:
-            return x.detach() if self.bounds[0] is None else x.detach().clamp(*self.bounds)
+        def record(self, seen: Any) -> None:
+            """What the percentile observer adds to the base observer's statistics."""
 
         def forward(self, x: Any) -> Any:
-            super().forward(self.seen(x))
+            seen = x.detach() if self.bounds[0] is None else x.detach().clamp(*self.bounds)
+            self.record(seen)
+            super().forward(seen)
             return x
 
     if spec.calibration is not Calibration.PERCENTILE:
@@ -172,11 +174,8 @@ def activation_observer(spec: QuantSpec) -> Any:
             super().__init__(*args, **kwargs)
             self.stats = Tail()
 
-        def forward(self, x: Any) -> Any:
-            seen = self.seen(x)
+        def record(self, seen: Any) -> None:
             self.stats.add(seen.float().numpy(), runs, tail)
-            super(Clamped, self).forward(seen)
-            return x
 
         def calculate_qparams(self) -> Any:
             if self.stats.count:

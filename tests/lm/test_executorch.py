@@ -9,7 +9,7 @@ from edgepress.lm.hf import from_hf
 pytestmark = pytest.mark.slow
 
 
-def test_a_pte_decoder_generates_what_pytorch_generates_and_int4_lists_what_stayed_float(tiny_llama, tmp_path):
+def test_a_pte_decoder_generates_what_pytorch_generates_and_int4_stores_its_embedding_in_int8(tiny_llama, tmp_path):
     from edgepress.lm.api import convert_lm, quantize_lm
     from edgepress.lm.bench import bench_lm, load_lm
     from edgepress.lm.sessions import PteDecoder, TorchDecoder, greedy
