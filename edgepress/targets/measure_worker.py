@@ -95,6 +95,7 @@ class Runner:
         self.finish = finish
         self.device_timer = None
         self.warmup_runs = 0
+        self.compiled = None  # how a torch.compile'd runner was compiled, for the result's env
         # A context the timed loop enters once, as a user's own loop would (torch's
         # inference_mode): entered per call, it would be timed with every inference.
         self.loop_context = None
@@ -230,19 +231,29 @@ TORCH_DTYPES = {"": "float32", "fp32": "float32", "fp16": "float16", "bf16": "bf
 
 
 def _torch_call(torch, module, device):
-    """``run`` on numpy arrays; on CUDA in the requested precision, with a CUDA-event timer."""
-    kind, _, precision = device.partition(":")
+    """``run`` on numpy arrays; on CUDA in the requested precision, with a CUDA-event timer.
+
+    ``device`` is ``KIND[:PRECISION][+compile]``, e.g. ``cpu``, ``cuda:fp16``, ``cuda:fp16+compile``.
+    """
+    kind, _, rest = device.partition(":")
+    precision, _, mode = rest.partition("+")
     dtype = getattr(torch, TORCH_DTYPES[precision])
     if kind != "cpu":  # the lite interpreter's modules have no .to(); they only run on CPU
         module = module.to(kind)
     if dtype != torch.float32:
         module = module.to(dtype)
+    compiled = mode == "compile"
+    if compiled:
+        module = _compile(torch, module, kind)
 
     def stage(arrays):
         tensors = [torch.from_numpy(a).to(kind) for a in arrays]
-        return [t.to(dtype) if t.is_floating_point() else t for t in tensors]
+        tensors = [t.to(dtype) if t.is_floating_point() else t for t in tensors]
+        return [_channels_last(torch, t) for t in tensors] if compiled else tensors
 
     def forward(tensors):
+        if compiled and kind == "cuda":  # each call is a new step for CUDA graphs: the last outputs may be overwritten
+            torch.compiler.cudagraph_mark_step_begin()
         if torch.is_inference_mode_enabled():  # inside the timed loop, which entered it once
             return module(*tensors)
         with torch.inference_mode():
@@ -250,9 +261,38 @@ def _torch_call(torch, module, device):
 
     run = Runner(stage, forward, lambda out: [o.detach().float().cpu().numpy() for o in flatten_outputs(out)])
     run.loop_context = torch.inference_mode
+    run.compiled = COMPILE_SETTING[kind == "cuda"] if compiled else None
     if kind == "cuda":
         run.device_timer = _cuda_timer(torch, stage, forward)
     return run
+
+
+# What ``+compile`` does, as the result's env reports it (key: on CUDA).
+COMPILE_SETTING = {
+    True: "torch.compile (Inductor, mode reduce-overhead: CUDA graphs), frozen weights, channels_last, cudnn.benchmark",
+    False: "torch.compile (Inductor, default mode), frozen weights, channels_last",
+}
+
+
+def _compile(torch, module, kind):
+    """``module`` in channels_last, compiled by Inductor with its weights frozen as constants.
+
+    Freezing lets Inductor fold batch norms into convolutions and pre-pack weights (an
+    inference-only setting, hence only here). On CUDA, mode ``reduce-overhead`` replays the
+    whole forward as one CUDA graph: at batch 1 a small CNN spends most of its time launching
+    kernels. channels_last is the layout cuDNN's tensor-core convolutions read directly.
+    """
+    import torch._inductor.config as inductor_config
+
+    inductor_config.freezing = True
+    if kind == "cuda":
+        torch.backends.cudnn.benchmark = True  # the shapes are fixed for the whole run
+    module = module.to(memory_format=torch.channels_last)
+    return torch.compile(module, mode="reduce-overhead" if kind == "cuda" else "default")
+
+
+def _channels_last(torch, tensor):
+    return tensor.contiguous(memory_format=torch.channels_last) if tensor.dim() == 4 and tensor.is_floating_point() else tensor
 
 
 def _cuda_timer(torch, stage, forward):
@@ -572,6 +612,8 @@ def environment(runtime, runtime_version, device="cpu", run=None):
     }
     if device != "cpu":
         env["gpu"] = gpu_facts()
+    if getattr(run, "compiled", None):
+        env["compile"] = run.compiled
     return env
 
 
