@@ -58,7 +58,7 @@ def inputs(path: Path | None, count: int) -> Any:
         return np.asarray(data["x"][:count], np.float32)
 
 
-def saved_programs(net: Any, x: Any, out: Path) -> dict[int, Any]:
+def saved_programs(net: Any, x: Any, out: Path, batches: list[int]) -> dict[int, Any]:
     """``torch.export`` at each batch size, saved and loaded back as a user would."""
     import torch
 
@@ -66,7 +66,7 @@ def saved_programs(net: Any, x: Any, out: Path) -> dict[int, Any]:
 
     out.mkdir(parents=True, exist_ok=True)
     programs = {}
-    for batch in BATCHES:
+    for batch in batches:
         path = out / f"mobilenet_v2_b{batch}.pt2"
         torch.export.save(torch.export.export(net, (torch.from_numpy(x[:batch]),)), str(path))
         programs[batch] = edgepress.load(path)
@@ -88,11 +88,11 @@ def onnx_file(net: Any, x: Any, out: Path) -> tuple[Any, str | None]:
     return edgepress.convert(source, ["onnx"], out_dir=out)[0], None
 
 
-def cells(programs: dict[int, Any], onnx: Any) -> list[tuple[str, int, Any, str]]:
-    """(format, batch, artifact, target) for every cell of the table."""
-    rows = [("pt2", batch, programs[batch], target) for batch in BATCHES for target in TORCH_TARGETS]
+def cells(programs: dict[int, Any], onnx: Any, targets: list[str]) -> list[tuple[str, int, Any, str]]:
+    """(format, batch, artifact, target) for every cell of the table; the first target of each is the baseline."""
+    rows = [("pt2", batch, art, target) for batch, art in programs.items() for target in TORCH_TARGETS if target in targets]
     if onnx is not None:
-        rows += [("onnx", batch, onnx, target) for batch in BATCHES for target in ONNX_TARGETS]
+        rows += [("onnx", batch, onnx, target) for batch in programs for target in ONNX_TARGETS if target in targets]
     return rows
 
 
@@ -139,6 +139,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--weights", type=Path, help="torchvision's mobilenet_v2-b0353104.pth, where its pip package is not installed")
     parser.add_argument("--inputs", type=Path, help="an .npz whose x holds NCHW ImageNet-normalised crops (at least 64)")
+    parser.add_argument("--targets", nargs="+", default=list(TORCH_TARGETS), help="a subset of the targets (keep gpu: it is the baseline)")
+    parser.add_argument("--batches", nargs="+", type=int, default=list(BATCHES), choices=BATCHES)
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "gpu")
     parser.add_argument("--json", type=Path, default=ROOT / "results" / "gpu_mobilenet_v2.json")
     args = parser.parse_args()
@@ -147,7 +149,7 @@ def main() -> int:
     x = inputs(args.inputs, max(BATCHES))
     reference = edgepress.from_torch(net, torch.from_numpy(x[:1]), name="mobilenet_v2")
     onnx, onnx_reason = onnx_file(net, x, args.out)
-    table = cells(saved_programs(net, x, args.out), onnx)
+    table = cells(saved_programs(net, x, args.out, args.batches), onnx, args.targets)
     measured: list[list[Any]] = [[] for _ in table]
     for _ in range(args.rounds):  # the JSON is rewritten after each round: a run cut short keeps what it measured
         measure_round(table, reference, x, measured)
