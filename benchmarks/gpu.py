@@ -97,16 +97,20 @@ def cells(programs: dict[int, Any], onnx: Any, targets: list[str]) -> list[tuple
 
 
 def measure_round(table: list[tuple[str, int, Any, str]], reference: Any, x: Any, measured: list[list[Any]]) -> None:
-    """Every cell once, in turn; each result is appended to its cell's list in ``measured``."""
+    """Every cell once, in turn (one ``bench`` call per file: the reference runs once for its
+    targets); each result is appended to its cell's list in ``measured``."""
     import edgepress
     from edgepress.targets.base import RunSettings
 
-    for i, (fmt, batch, art, target) in enumerate(table):
+    files = list(dict.fromkeys((fmt, batch) for fmt, batch, _, _ in table))
+    for fmt, batch in files:
+        mine = [i for i, cell in enumerate(table) if cell[:2] == (fmt, batch)]
         settings = RunSettings(threads=1, batch_size=batch, warmup=10, min_iters=100, min_seconds=2.0, max_seconds=30.0)
-        result = edgepress.bench(art, target=target, reference=reference, data=x, settings=settings)[0]
-        p50 = result.latency_ms.p50 if result.latency_ms else None
-        print(f"round {len(measured[i]) + 1}: {fmt} batch {batch} {target}: p50 {p50} ms {result.error or ''}", flush=True)
-        measured[i].append(result)
+        results = edgepress.bench(table[mine[0]][2], target=[table[i][3] for i in mine], reference=reference, data=x, settings=settings)
+        for i, result in zip(mine, results):
+            p50 = result.latency_ms.p50 if result.latency_ms else None
+            print(f"round {len(measured[i]) + 1}: {fmt} batch {batch} {table[i][3]}: p50 {p50} ms {result.error or ''}", flush=True)
+            measured[i].append(result)
 
 
 def rows_of(table: list[tuple[str, int, Any, str]], measured: list[list[Any]]) -> list[dict[str, Any]]:
