@@ -41,7 +41,9 @@ def _variants(target: object) -> list[tuple[object, str]]:
     if isinstance(target, Arm64Emu):
         return [(Arm64Emu(cpu), f"emulated (correctness and drift only): {about}") for cpu, (_, about) in CPU_MODELS.items()]
     if isinstance(target, Gpu):
-        options = {None: "ONNX Runtime CUDA EP; PyTorch CUDA fp32", "tensorrt": "ONNX Runtime TensorRT EP", "fp16": "PyTorch CUDA fp16", "bf16": "PyTorch CUDA bf16"}
+        options = {None: "ONNX Runtime CUDA EP; PyTorch CUDA fp32", "tensorrt": "ONNX Runtime TensorRT EP", "fp16": "PyTorch CUDA fp16", "bf16": "PyTorch CUDA bf16",
+                   "fp16+compile": ".pt2 through torch.compile (channels_last, frozen weights, CUDA graphs) in fp16",
+                   "fast": "the runner's fastest setting: fp16 + compile for .pt2, TensorRT fp16 for ONNX where available"}
         return [(Gpu(option), note) for option, note in options.items()]
     return [(target, "emulated" if target.emulated else "")]
 
