@@ -41,12 +41,14 @@ def export_pte(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None = N
     import copy
 
     from edgepress.errors import BadInputError
+    from edgepress.lm.grouped_attention import use_grouped_attention
     from edgepress.lm.onnx_export import publish_folder, remember, save_companions
     from edgepress.storage import staging_dir
 
     if lm.task is not Task.TEXT_GENERATION:
         raise BadInputError("export_pte exports decoders; an encoder goes through edgepress.lm.encoder_export.export_encoder (convert_lm chooses it)")
-    model = copy.deepcopy(lm.model)  # quantization and the static-cache setting change the model in place
+    model = copy.deepcopy(lm.model)  # quantization, the attention and the static-cache setting change the model in place
+    use_grouped_attention(model)
     facts = quantize_torch(model, spec) if spec is not None else {}
     with staging_dir(Path(out_dir)) as tmp:
         staged = tmp / stem
@@ -57,7 +59,8 @@ def export_pte(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None = N
     path = final / f"{stem}.pte"
     sides = sorted(p for p in final.iterdir() if p != path and p.is_file())
     spec_in = InputSpec((TensorSpec("input_ids", (1, "sequence"), "int64"), TensorSpec("cache_position", ("sequence",), "int64")))
-    report = {"task": Task.TEXT_GENERATION.value, "converter": _converter(), "max_length": max_length, **record(spec, facts)}
+    report = {"task": Task.TEXT_GENERATION.value, "converter": _converter(), "max_length": max_length, "attention": "grouped-query, additive mask (edgepress.lm.grouped_attention)",
+              **record(spec, facts)}
     lineage = ("convert.executorch",) + ((f"quantize.{spec.mode.value}",) if spec else ())
     return remember(Artifact.from_file(path, Format.EXECUTORCH, spec_in, lineage=lineage, side_files=sides, report=report, quant=spec))
 

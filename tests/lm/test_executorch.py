@@ -17,6 +17,12 @@ def test_a_pte_decoder_generates_what_pytorch_generates_and_int4_stores_its_embe
     lm = from_hf(tiny_llama)
     fp32 = convert_lm(lm, ["executorch"], tmp_path)[0]
     assert fp32.path.suffix == ".pte" and (fp32.path.parent / "tokenizer.json").exists()
+    # Outside XNNPACK: the additive mask made once, not in every layer, and no K/V copy per query
+    # head (edgepress.lm.grouped_attention); with transformers' sdpa attention this program
+    # had 2 where, logical_not and mul calls and 6 expand_copy calls per layer.
+    calls, layers = _kernel_calls(fp32.path), lm.model.config.num_hidden_layers
+    assert calls.get("aten::where", 0) <= 1 and not {"aten::logical_not", "aten::any", "aten::eq"} & calls.keys(), calls
+    assert calls["aten::expand_copy"] <= 4 * layers + 1, calls
     prompt = lm.tokenizer("for item in items:\n    print(item)", add_special_tokens=False)["input_ids"]
     decoder = PteDecoder(fp32.path, max_length=fp32.report["max_length"])
     expected = greedy(TorchDecoder(lm.model), prompt, 20).tokens
@@ -55,3 +61,15 @@ def _constants(path) -> list[tuple[str, list[int]]]:
     names = {1: "int8", 6: "float32"}  # ExecuTorch's ScalarType codes
     tensors = [v.val for v in program.execution_plan[0].values if type(v.val).__name__ == "Tensor" and v.val.data_buffer_idx]
     return [(names.get(int(t.scalar_type), str(t.scalar_type)), list(t.sizes)) for t in tensors]
+
+
+def _kernel_calls(path) -> dict[str, int]:
+    """How many times a .pte's program calls each operator outside its delegates."""
+    from collections import Counter
+
+    from executorch.exir._serialize._program import deserialize_pte_binary
+
+    program = deserialize_pte_binary(path.read_bytes())
+    plan = getattr(program, "program", program).execution_plan[0]
+    names = [op.name for op in plan.operators]
+    return Counter(names[i.instr_args.op_index] for chain in plan.chains for i in chain.instructions if type(i.instr_args).__name__ == "KernelCall")
