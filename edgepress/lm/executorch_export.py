@@ -4,7 +4,9 @@ transformers' ``TorchExportableModuleWithStaticCache`` holds the cache as mutabl
 (what ExecuTorch's LLM runner expects: ``forward(input_ids, cache_position) -> logits``);
 ``torch.export`` (strict, as transformers exports it) with a dynamic sequence length
 serves prefill and decode from one method. The cache holds ``max_length`` positions: a
-prompt plus generated tokens beyond it is refused by the runner.
+prompt plus generated tokens beyond it is refused by the runner. Attention is exported as
+``edgepress.lm.grouped_attention`` writes it (one additive mask, K/V read as stored): with
+transformers' own, the mask making and K/V copies ran on portable kernels in every layer.
 
 Quantization is ExecuTorch's LLM quantizer (torchao underneath), before export: ``int4`` =
 8-bit dynamic activations with 4-bit weights in groups (``8da4w``, XNNPACK's kernels),
