@@ -91,8 +91,9 @@ class Gpu:
     def unavailable_reason(self) -> str | None:
         if self._driver_reason:
             return self._driver_reason
-        if self._torch_reason and self._onnx_reason(self.settings_for(Format.ONNX).provider):
-            return f"no GPU runtime: {self._torch_reason}; {self._onnx_reason(self.settings_for(Format.ONNX).provider)}"
+        onnx_reason = self._onnx_reason(self.settings_for(Format.ONNX).provider)
+        if self._torch_reason and onnx_reason:
+            return f"no GPU runtime: {self._torch_reason}; {onnx_reason}"
         return None
 
     def settings_for(self, fmt: Format) -> GpuOptions:

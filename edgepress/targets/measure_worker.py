@@ -279,8 +279,8 @@ def _compile(torch, module, kind):
 
     Freezing lets Inductor fold batch norms into convolutions and pre-pack weights (an
     inference-only setting, hence only here). On CUDA, mode ``reduce-overhead`` replays the
-    whole forward as one CUDA graph: at batch 1 a small CNN spends most of its time launching
-    kernels. channels_last is the layout cuDNN's tensor-core convolutions read directly.
+    whole forward as one CUDA graph (MobileNetV2 at batch 1 on an H200: 6.3x eager fp32,
+    README). channels_last is the layout cuDNN's tensor-core convolutions read directly.
     """
     import torch._inductor.config as inductor_config
 
