@@ -35,7 +35,7 @@ from edgepress.lm.table import markdown_table
 ROOT = Path(__file__).resolve().parent
 DECODER_VARIANTS = [("int4", "rtn", 32), ("int4", "rtn", 128), ("int4", "hqq", 128), ("int4", "gptq", 32), ("int4", "gptq", 128),
                     ("int8_weight", "rtn", 32), ("int8_dynamic", "rtn", 32)]
-PTE_VARIANTS = [None, ("int4", "rtn", 32)]  # ExecuTorch: FP32 and 8da4w (each lowering takes minutes)
+PTE_VARIANTS = [None, ("int4", "rtn", 32), ("int4", "gptq", 32)]  # ExecuTorch: FP32 and 8da4w (each lowering takes minutes)
 TFLITE_VARIANTS = [None, ("int4", "rtn", 32), ("int8_dynamic", "rtn", 32)]  # LiteRT: FP32, INT4 blockwise, dynamic_wi8_afp32
 ENCODER_VARIANTS = [("int8_dynamic", "rtn", 32), ("int8_weight", "rtn", 32), ("int4", "rtn", 32)]
 
@@ -71,16 +71,19 @@ def artifacts(lm: Any, out: Path, variants: list[tuple[str, str, int]], reuse: b
 
 def static_artifacts(lm: Any, out: Path, reuse: bool, formats: list[str]) -> list[Any]:
     """ExecuTorch and TFLite decoders (fixed caches): each variant is its own export."""
+    from edgepress.lm.api import gptq_calibration
     from edgepress.lm.executorch_export import export_pte
     from edgepress.lm.tflite_export import export_tflite
-    from edgepress.quantization import Mode, QuantSpec
+    from edgepress.quantization import Mode, QuantSpec, WeightMethod
 
     made = []
     for kind, export, variants in (("pte", export_pte, PTE_VARIANTS), ("tflite", export_tflite, TFLITE_VARIANTS)):
         for variant in variants if ("executorch" if kind == "pte" else kind) in formats else []:
-            spec = QuantSpec(Mode(variant[0]), group_size=variant[2]) if variant else None
-            stem = f"{lm.name}_{kind}_" + (f"{variant[0]}_g{variant[2]}" if variant else "fp32")
-            made.append(made_or_reused(out, stem, lambda: export(lm, out, stem, spec), reuse))
+            spec = QuantSpec(Mode(variant[0]), group_size=variant[2], weight_method=WeightMethod(variant[1])) if variant else None
+            method = f"_{variant[1]}" if variant and kind == "pte" else ""  # the .pte has two 4-bit roundings
+            stem = f"{lm.name}_{kind}_" + (f"{variant[0]}{method}_g{variant[2]}" if variant else "fp32")
+            extra = {"calibration": gptq_calibration(lm)} if spec and spec.weight_method is WeightMethod.GPTQ else {}
+            made.append(made_or_reused(out, stem, lambda: export(lm, out, stem, spec, **extra), reuse))
     return made
 
 

@@ -44,7 +44,7 @@ def convert_lm(lm: HFModel, formats: Sequence[str] = ("onnx",), out_dir: str | P
     return made
 
 
-def _export_static(lm: HFModel, fmt: Format, out_dir: Path, stem: str, spec: QuantSpec | None = None) -> Artifact:
+def _export_static(lm: HFModel, fmt: Format, out_dir: Path, stem: str, spec: QuantSpec | None = None, calibration: Any = None) -> Artifact:
     """A fixed-cache decoder or an encoder: ``<stem>_pte/`` (ExecuTorch) or ``<stem>_tflite/`` (LiteRT)."""
     if lm.task is Task.FEATURE_EXTRACTION:
         from edgepress.lm.encoder_export import export_encoder
@@ -53,7 +53,7 @@ def _export_static(lm: HFModel, fmt: Format, out_dir: Path, stem: str, spec: Qua
     if fmt is Format.EXECUTORCH:
         from edgepress.lm.executorch_export import export_pte
 
-        return export_pte(lm, out_dir, f"{stem}_pte", spec)
+        return export_pte(lm, out_dir, f"{stem}_pte", spec, calibration=calibration)
     from edgepress.lm.tflite_export import export_tflite
 
     return export_tflite(lm, out_dir, f"{stem}_tflite", spec)
@@ -85,8 +85,8 @@ def quantize_lm(lm: HFModel, mode: str | Mode = Mode.INT4, group_size: int = 32,
     if Format.EXECUTORCH in chosen and spec.mode is Mode.INT8_WEIGHT:
         raise BadInputError("--mode int8_weight does not make a working .pte here (ExecuTorch 1.5's 8-bit weight-only lowering gave garbage "
                             "logits on the test model); use --mode int8_dynamic or int4 for executorch, or int8_weight for onnx")
-    if Format.EXECUTORCH in chosen and spec.weight_method is not WeightMethod.RTN:
-        raise BadInputError(f"--method {spec.weight_method.value} is ONNX Runtime's; the ExecuTorch path (torchao) rounds to nearest: use --method rtn with executorch")
+    if Format.EXECUTORCH in chosen and spec.weight_method is WeightMethod.HQQ:
+        raise BadInputError("--method hqq is ONNX Runtime's; the ExecuTorch path takes --method rtn (torchao) or gptq")
     if text is not None and spec.weight_method is not WeightMethod.GPTQ:
         raise BadInputError(f"calibration text is for --method gptq; {spec.weight_method.value} uses no data")
     check_widths(linear_widths(lm), spec)  # before the export: a bad --group-size costs nothing
@@ -96,7 +96,7 @@ def quantize_lm(lm: HFModel, mode: str | Mode = Mode.INT4, group_size: int = 32,
     if Format.ONNX in chosen:
         with staging_dir(Path(out_dir)) as tmp:
             made.append(quantize_onnx(export_onnx(lm, tmp), spec, Path(out_dir), stem, calibration))
-    made += [_export_static(lm, fmt, Path(out_dir), stem, spec) for fmt in chosen if fmt is not Format.ONNX]
+    made += [_export_static(lm, fmt, Path(out_dir), stem, spec, calibration) for fmt in chosen if fmt is not Format.ONNX]
     return made
 
 

@@ -11,7 +11,10 @@ transformers' own, the mask making and K/V copies ran on portable kernels in eve
 Quantization is ExecuTorch's LLM quantizer (torchao underneath), before export: ``int4`` =
 8-bit dynamic activations with 4-bit weights in groups (``8da4w``, XNNPACK's kernels),
 ``int8_weight`` = 8-bit weights per group (``8w``), ``int8_dynamic`` = 8-bit dynamic
-activations with 8-bit per-channel weights (``8da8w``). The token embedding becomes an int8
+activations with 8-bit per-channel weights (``8da8w``). The LM head is ``8da8w`` in every
+mode, as the ONNX path keeps it at 8 bits. ``--method gptq`` rounds the 4-bit weights with
+``edgepress.lm.gptq`` on XNNPACK's symmetric grid and writes its codes and scales into
+torchao's quantized weights. The token embedding becomes an int8
 table with one scale per row (``int8_embedding``), looked up with plain ATen ops: the pip
 runtime has no kernel for ExecuTorch's own quantized embedding (``embedding_byte``), and a
 float table is a fifth of SmolLM2's weights (49152 x 576 floats, 113 MB). Other
@@ -23,16 +26,20 @@ several times larger than expected).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
 from edgepress.lm.hf import HFModel, Task
-from edgepress.quantization import Mode, QuantSpec, record
+from edgepress.quantization import Mode, QuantSpec, WeightMethod, record
+
+if TYPE_CHECKING:
+    from edgepress.lm.onnx_weights import Calibration
 
 MAX_LENGTH = 1024  # positions in the static cache: prompt + generated tokens (and the longest perplexity window)
 
 
-def export_pte(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None = None, max_length: int = MAX_LENGTH) -> Artifact:
+def export_pte(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None = None, max_length: int = MAX_LENGTH,
+               calibration: Calibration | None = None) -> Artifact:
     """Write ``out_dir/<stem>/<stem>.pte`` with the tokenizer and configs beside it (atomically).
 
     Example:
@@ -51,7 +58,7 @@ def export_pte(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None = N
         raise BadInputError("export_pte exports decoders; an encoder goes through edgepress.lm.encoder_export.export_encoder (convert_lm chooses it)")
     model = copy.deepcopy(lm.model)  # quantization, the attention and the static-cache setting change the model in place
     use_grouped_attention(model)
-    facts = quantize_torch(model, spec) if spec is not None else {}
+    facts = quantize_torch(model, spec, calibration) if spec is not None else {}
     with staging_dir(Path(out_dir)) as tmp:
         staged = tmp / stem
         staged.mkdir()
@@ -71,24 +78,75 @@ def export_pte(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None = N
 LINEAR_CONFIGS = {Mode.INT4: "8da4w", Mode.INT8_WEIGHT: "8w", Mode.INT8_DYNAMIC: "8da8w"}
 
 
-def quantize_torch(model: Any, spec: QuantSpec) -> dict[str, Any]:
+HEAD_CONFIG = "8da8w"  # one scale per output row: at 4 bits SmolLM2's head alone took its perplexity from 20.6 to 24.9 (eager, 2048 tokens)
+
+
+def quantize_torch(model: Any, spec: QuantSpec, calibration: Calibration | None = None) -> dict[str, Any]:
     """ExecuTorch's LLM quantization (torchao underneath) in place; returns what was quantized and what was left float."""
     import torch
-    from executorch.extension.llm.export.quantize import quantize_model_
+
+    from edgepress.errors import BadInputError
 
     group = 0 if spec.mode is Mode.INT8_DYNAMIC else spec.group_size  # 0: one scale per output channel
-    linears = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    _untie(model)
+    head = next((name for name, m in model.named_modules() if m is model.get_output_embeddings()), None)
+    linears = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and name != head}
     left = [{"layer": name, "shape": [m.out_features, m.in_features], "reason": f"input width {m.in_features} is not a multiple of the group size {group}"}
             for name, m in linears.items() if group and m.in_features % group]
-    _untie(model)
-    with _quiet_prints():
-        quantize_model_(model, qlinear_config=LINEAR_CONFIGS[spec.mode], qlinear_group_size=group, skip_incompatible_shapes=True)
+    body = {name for name, m in linears.items() if not (group and m.in_features % group)}
+    extra: dict[str, Any] = {}
+    codes = {}
+    if spec.weight_method is WeightMethod.GPTQ:
+        from edgepress.lm.gptq import gptq_linears
+
+        if calibration is None:
+            raise BadInputError("--method gptq needs calibration text (quantize_lm gives it; export_pte needs calibration=)")
+        codes = gptq_linears(model, calibration.windows, body, spec.group_size)  # Hessians from the float model
+        extra = {"calibration": calibration.describe()}
+    _quantize_linears(model, LINEAR_CONFIGS[spec.mode], group, head)
+    for name, found in codes.items():
+        _write_codes(model.get_submodule(name).weight, found)
     embedding = int8_embedding(model)
     left += [{"layer": name, "shape": list(m.weight.shape), "reason": "a position or token-type table: small, kept float"}
              for name, m in model.named_modules() if isinstance(m, torch.nn.Embedding)]
     return {"quantizer": f"executorch.extension.llm quantize_model_ ({LINEAR_CONFIGS[spec.mode]}), torchao {_version('torchao')}",
-            "quantized_linears": sum(1 for m in linears.values() if not (group and m.in_features % group)), "float_layers": left,
-            "embedding": embedding, "embedding_bits": 8 if embedding else None}
+            "quantized_linears": len(body), "float_layers": left, "lm_head": head, "lm_head_config": HEAD_CONFIG if head else None,
+            "lm_head_bits": 8 if head else None, "embedding": embedding, "embedding_bits": 8 if embedding else None, **extra}
+
+
+def _quantize_linears(model: Any, config: str, group: int, head: str | None) -> None:
+    """Every linear layer but the head with ``config``, the head with ``HEAD_CONFIG``.
+
+    ExecuTorch's ``quantize_model_`` takes no layer filter, so the head is lifted out of the
+    model while the body is quantized, then quantized on its own and put back.
+    """
+    import torch
+    from executorch.extension.llm.export.quantize import quantize_model_
+
+    with _quiet_prints():
+        if head is None:
+            quantize_model_(model, qlinear_config=config, qlinear_group_size=group, skip_incompatible_shapes=True)
+            return
+        layer = model.get_submodule(head)
+        model.set_submodule(head, torch.nn.Identity())
+        try:
+            quantize_model_(model, qlinear_config=config, qlinear_group_size=group, skip_incompatible_shapes=True)
+        finally:
+            model.set_submodule(head, layer)
+        quantize_model_(torch.nn.ModuleDict({"head": layer}), qlinear_config=HEAD_CONFIG, qlinear_group_size=0)
+
+
+def _write_codes(weight: Any, found: Any) -> None:
+    """GPTQ's codes and scales (``gptq.Codes`` [in, out], zero point 8) into torchao's ``IntxUnpackedToInt8Tensor`` [out, in], int4 as -8..7."""
+    import numpy as np
+    import torch
+
+    signed = found.codes.T.astype(np.int16) - 8
+    if tuple(weight.qdata.shape) != signed.shape or tuple(weight.scale.shape) != found.scales.T.shape or torch.any(weight.zero_point != 0):
+        raise RuntimeError(f"torchao's 4-bit weight layout changed (qdata {tuple(weight.qdata.shape)}, scale {tuple(weight.scale.shape)}); "
+                           "edgepress writes GPTQ codes for torchao 0.18's symmetric IntxUnpackedToInt8Tensor")
+    weight.qdata.copy_(torch.from_numpy(signed).to(torch.int8))
+    weight.scale.copy_(torch.from_numpy(found.scales.T).to(weight.scale.dtype))
 
 
 def int8_embedding(model: Any) -> str | None:

@@ -1,4 +1,4 @@
-"""GPTQ (Frantar et al., 2022) for INT4 ONNX weights, packed as ONNX Runtime's ``MatMulNBits``.
+"""GPTQ (Frantar et al., 2022) for INT4 weights: packed as ONNX Runtime's ``MatMulNBits``, or on XNNPACK's symmetric grid for ``.pte``.
 
 ONNX Runtime 1.32 ships a GPTQ pass (its bundled Neural Compressor code), but its rounding
 step propagates each column's error through the *column* of the upper Cholesky factor
@@ -12,6 +12,9 @@ of GPTQ's own codes, scales and zero points into ``MatMulNBits``.
 
 Weights are ONNX MatMul weights, [input channels, output channels]: rows are what GPTQ
 walks through, groups of ``group_size`` rows share a scale and zero point per column.
+``symmetric=True`` fixes every zero point at the middle code (8 of 0..15): the signed
+int4 grid [-8, 7] x scale of XNNPACK's blockwise kernels, which ExecuTorch's ``8da4w``
+lowers to (torchao's own GPTQ, a prototype in 0.18, writes only its CUDA ``Int4Tensor``).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ class Codes:
 
 
 def gptq_codes(weight: np.ndarray, hessian: np.ndarray, group_size: int = 32, blocksize: int = 128, percdamp: float = 0.01,
-               bits: int = 4) -> Codes:
+               bits: int = 4, symmetric: bool = False) -> Codes:
     """GPTQ for ``weight`` [K, N] and its input Hessian [K, K]: rows rounded one by one, each error spread over the rows after it.
 
     Two refinements of the paper's plain loop, both as in AutoGPTQ's ``desc_act`` with
@@ -60,7 +63,7 @@ def gptq_codes(weight: np.ndarray, hessian: np.ndarray, group_size: int = 32, bl
     out = Codes(np.zeros(w.shape, np.uint8), np.zeros((groups, w.shape[1])), np.zeros((groups, w.shape[1])), group_size)
     for g in range(groups):
         part = slice(g * group_size, (g + 1) * group_size)
-        out.scales[g], out.zeros[g] = _grid(w[part], maxq, np.diag(h)[part])
+        out.scales[g], out.zeros[g] = _grid(w[part], maxq, np.diag(h)[part], symmetric)
     order = np.argsort(-np.diag(h), kind="stable")
     w, h = w[order], h[order][:, order]
     h[np.arange(rows), np.arange(rows)] += percdamp * np.mean(np.diag(h))
@@ -89,7 +92,7 @@ def gptq_rounding(weight: np.ndarray, hessian: np.ndarray, group_size: int = 32)
 SHRINKS = np.linspace(1.0, 0.55, 10)  # fractions of the min..max range tried for a grid
 
 
-def _grid(group: np.ndarray, maxq: int, importance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _grid(group: np.ndarray, maxq: int, importance: np.ndarray, symmetric: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Per-column scale and integer zero point of a group of rows, the range shrunk to what rounds with least error.
 
     A 4-bit grid spread over min..max wastes most of its 16 levels on one or two outliers;
@@ -100,7 +103,7 @@ def _grid(group: np.ndarray, maxq: int, importance: np.ndarray) -> tuple[np.ndar
     best_error = np.full(group.shape[1], np.inf)
     best_scale, best_zero = np.ones(group.shape[1]), np.zeros(group.shape[1])
     for shrink in SHRINKS:
-        scale, zero = _minmax_grid(group * shrink, maxq)
+        scale, zero = (_symmetric_grid if symmetric else _minmax_grid)(group * shrink, maxq)
         codes = np.clip(np.round(group / scale) + zero, 0, maxq)
         error = (importance[:, None] * (group - scale * (codes - zero)) ** 2).sum(axis=0)
         better = error < best_error
@@ -116,6 +119,13 @@ def _minmax_grid(group: np.ndarray, maxq: int) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = np.where(flat, -1.0, lo), np.where(flat, 1.0, hi)
     scale = (hi - lo) / maxq
     return scale, np.round(-lo / scale)
+
+
+def _symmetric_grid(group: np.ndarray, maxq: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column scale spanning the group's range on a signed grid -m-1..m (m = maxq // 2) stored as codes 0..maxq, zero point m+1."""
+    middle = (maxq + 1) // 2
+    reach = np.maximum(-group.min(axis=0) / middle, group.max(axis=0) / (maxq - middle))  # no value clipped at either end
+    return np.where(reach > 0, reach, 1.0), np.full(group.shape[1], float(middle))
 
 
 def gptq_model(model: Any, feeds: list[dict[str, np.ndarray]], group_size: int, accuracy_level: int) -> Any:
@@ -187,3 +197,39 @@ def matmul_nbits(node: Any, found: Codes, dtype: Any, accuracy_level: int) -> tu
     made = helper.make_node("MatMulNBits", [node.input[0], *(t.name for t in tensors)], list(node.output), name=f"{node.name}_Q4",
                             domain="com.microsoft", K=rows, N=columns, bits=4, block_size=group, accuracy_level=accuracy_level)
     return made, tensors
+
+
+def torch_hessians(model: Any, windows: list[list[int]], names: set[str]) -> dict[str, np.ndarray]:
+    """Input Hessians (2/n X^T X) of the named ``torch.nn.Linear`` layers of a causal LM, from one forward per token window."""
+    import torch
+
+    sums: dict[str, Any] = {}
+    seen: dict[str, int] = {}
+
+    def observe(name: str) -> Any:
+        def hook(_module: Any, args: tuple[Any, ...]) -> None:
+            rows = args[0].detach().reshape(-1, args[0].shape[-1]).double()
+            sums[name] = sums.get(name, 0.0) + rows.T @ rows
+            seen[name] = seen.get(name, 0) + len(rows)
+        return hook
+
+    handles = [m.register_forward_pre_hook(observe(n)) for n, m in model.named_modules() if n in names]
+    try:
+        with torch.no_grad():
+            for window in windows:
+                model(torch.tensor([window]), use_cache=False)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {n: (2.0 / seen[n]) * sums[n].numpy() for n in sums}
+
+
+def gptq_linears(model: Any, windows: list[list[int]], names: set[str], group_size: int) -> dict[str, Codes]:
+    """GPTQ codes on the symmetric (XNNPACK) grid for the named linear layers, Hessians from the float ``model`` on ``windows``."""
+    import torch
+
+    hessians = torch_hessians(model, windows, names)
+    layers = dict(model.named_modules())
+    # a torch Linear weight is [out, in]; GPTQ walks input rows: [in, out]
+    return {n: gptq_codes(layers[n].weight.detach().double().numpy().T, hessians[n], group_size, symmetric=True)
+            for n in sorted(hessians) if isinstance(layers[n], torch.nn.Linear)}

@@ -30,15 +30,19 @@ def test_a_pte_decoder_generates_what_pytorch_generates_and_int4_stores_its_embe
     assert greedy(decoder, prompt, 20).tokens == expected  # starting again at position 0 starts a new sequence
     int4 = quantize_lm(lm, "int4", group_size=32, formats=["executorch"], out_dir=tmp_path)[0]
     facts = int4.report["quantization"]
-    assert facts["quantized_linears"] == 15 and facts["float_layers"] == []
+    assert facts["quantized_linears"] == 14 and facts["float_layers"] == []
+    assert facts["lm_head"] == "lm_head" and facts["lm_head_bits"] == 8 and facts["lm_head_config"] == "8da8w"
     assert facts["embedding"] == "model.embed_tokens" and facts["embedding_bits"] == 8
     config = lm.model.config
     assert ("int8", [config.vocab_size, config.hidden_size]) in _constants(int4.path)  # the table itself is stored in int8
     assert int4.size_bytes < 0.6 * fp32.size_bytes
-    doc = bench_lm([load_lm(fp32.path.parent), int4], reference=lm, prompt_tokens=16, new_tokens=6, eval_tokens=400, window=200, threads=1)
-    plain, quantized = doc["results"]
+    gptq = quantize_lm(lm, "int4", group_size=32, method="gptq", formats=["executorch"], out_dir=tmp_path / "gptq")[0]
+    assert gptq.report["quantization"]["method"] == "gptq" and gptq.report["quantization"]["calibration"]["windows"] > 0
+    doc = bench_lm([load_lm(fp32.path.parent), int4, gptq], reference=lm, prompt_tokens=16, new_tokens=6, eval_tokens=400, window=200, threads=1)
+    plain, quantized, calibrated = doc["results"]
     assert plain["quality"]["next_token_agreement"] == 1.0 and plain["quality"]["greedy_match_tokens"] == 6
     assert 0 < quantized["quality"]["kl_div"] < 5 and quantized["generation"]["decode_tok_s"] > 0
+    assert 0 < calibrated["quality"]["kl_div"] < quantized["quality"]["kl_div"], (calibrated["quality"], quantized["quality"])
 
 
 def test_the_static_cache_bounds_windows_before_any_work(tiny_llama, tmp_path):
