@@ -31,6 +31,7 @@ def command(
     max_drop: Annotated[Optional[str], typer.Option("--max-drop", help="Accuracy budget, 0.01 or 1% (one point): retry until the drop fits (ONNX static INT8).")] = None,
     relative: Annotated[bool, typer.Option("--relative", help="Read --max-drop as a fraction of the float score.")] = False,
     eval_data: Annotated[Optional[Path], typer.Option("--eval", help="Data the guard scores on (labels give accuracy; else agreement). Default: --data.")] = None,
+    fastest: Annotated[bool, typer.Option("--fastest", help="With --max-drop: also try the settings without the accuracy measures that cost speed, time those that fit on this machine, keep the fastest.")] = False,
     to: Annotated[str, typer.Option("--to", help="Formats to write for a PyTorch or Keras model (onnx, tflite, executorch).")] = "onnx",
     out: Annotated[Path, typer.Option("--out", help="Output folder (created if missing).")] = Path("out"),
     factory: FactoryOption = None,
@@ -75,9 +76,11 @@ def command(
             "a TorchScript model quantizes to ONNX only (through its ONNX export: TFLite and ExecuTorch start from torch.export, "
             "which cannot take a TorchScript module); use --to onnx, or export the original nn.Module with torch.export and quantize the .pt2"
         )
+    if fastest and budget is None:
+        raise BadInputError("--fastest picks among the settings that fit --max-drop; give --max-drop too (e.g. --max-drop 1%)")
     if budget is not None and data is None and eval_data is None:
         raise BadInputError("--max-drop needs data to score on: pass --eval (labels give accuracy) or --data")
-    options = _options(mode, data, samples, method, activations, not per_tensor, keep_float, budget, relative, eval_data)
+    options = _options(mode, data, samples, method, activations, not per_tensor, keep_float, budget, relative, eval_data) | ({"fastest": True} if fastest else {})
     with step(f"quantizing {source.name} ({mode})", quiet):
         made = _quantize(source, mode, formats, out, options)
     for artifact in made:
@@ -149,5 +152,9 @@ def _print_guard(guard: dict[str, Any]) -> None:
     err_console.print(f"accuracy guard on {guard['metric']}: float {guard['float_score']:.4f}, max drop {guard['max_drop']}", highlight=False)
     for i, attempt in enumerate(guard["attempts"], 1):
         mark = "fits" if attempt["fits"] else "over"
-        err_console.print(f"  {i}. {escape(attempt['changed'])}: score {attempt['score']:.4f}, drop {attempt['drop']:.4f} ({mark})", highlight=False)
+        timed = f", p50 {attempt['p50_ms']:.3f} ms" if "p50_ms" in attempt else ""
+        err_console.print(f"  {i}. {escape(attempt['changed'])}: score {attempt['score']:.4f}, drop {attempt['drop']:.4f} ({mark}){timed}", highlight=False)
     err_console.print(f"  stopped: {guard['stopped']}", highlight=False)
+    if "speed" in guard:
+        features = ", ".join(guard["speed"]["int8_features"]) or "none"
+        err_console.print(f"  fastest on this CPU (int8: {features}): {escape(guard['speed']['chosen'])}", highlight=False)

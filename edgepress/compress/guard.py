@@ -6,6 +6,13 @@ per-layer SQNR (one measurement per layer, from the first attempt's sensitivity
 report) kept in float, 1, 2, 4, ... of them. It stops at the first attempt that fits
 and always returns the best artifact found, with ``report["guard"]`` recording every
 attempt and why it stopped: never None, never a silent pass.
+
+With ``fastest``, the attempt that fits is not the end: the accuracy measures that cost
+speed on some CPUs (float leading convolutions, 7-bit input-layer weights) are dropped one
+at a time and together, each variant is scored, and every variant that still fits is
+timed on this host with ``edgepress.bench`` (invoke-only p50, median of interleaved
+rounds). The fastest one is kept; ``report["guard"]["speed"]`` has the timings and the CPU's
+int8 features, since the winner depends on them (VNNI/AMX against AVX2 only).
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ from edgepress.quantization import facts
 MAX_KEPT_LAYERS = 16
 
 
-def guarded(p: Any, source: Artifact, out_dir: Path, data: EvalData | None, max_drop: float, relative: bool = False) -> Artifact:
+def guarded(p: Any, source: Artifact, out_dir: Path, data: EvalData | None, max_drop: float, relative: bool = False,
+            fastest: bool = False) -> Artifact:
     """Run ``p`` on ``source``, retrying per the module docstring; publish the best in ``out_dir``."""
     if source.format is not Format.ONNX or p.name != "quantize.int8_static":
         raise BadInputError("the accuracy guard runs on static INT8 of ONNX models; convert to ONNX first (edgepress.convert(m, ['onnx']))")
@@ -39,24 +47,82 @@ def guarded(p: Any, source: Artifact, out_dir: Path, data: EvalData | None, max_
     attempts: list[dict[str, Any]] = []
     ranked: list[str] = []  # filled from the first attempt's sensitivity report
     best: list[Any] = [-1.0, p]  # score and pass; layer candidates build on the best so far
+    speed: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="edgepress-guard-") as tmp:
-        for i, (why, candidate) in enumerate(_candidates(p, ranked, best)):
-            made = apply(candidate, source, Path(tmp) / str(i))
+
+        def attempt(why: str, candidate: Any) -> Artifact:
+            made = apply(candidate, source, Path(tmp) / str(len(attempts)))
             got = score(predictions(made, data), reference, data)
             drop = (base - got) / base if relative and base else base - got
             attempts.append({"changed": why, "options": StaticOptions.of(candidate.spec()).to_dict(), "score": round(got, 4), "drop": round(drop, 4), "fits": drop <= max_drop})
-            if got > best[0]:
-                best[:] = [got, candidate]
-            if drop <= max_drop:
+            return made
+
+        for i, (why, candidate) in enumerate(_candidates(p, ranked, best)):
+            made = attempt(why, candidate)
+            if attempts[-1]["score"] > best[0]:
+                best[:] = [attempts[-1]["score"], candidate]
+            if attempts[-1]["fits"]:
                 break
             if i == 0:
                 ranked.extend(r["layer"] for r in facts(made.report).get("sensitivity", []) if r["layer"])
+        fits = attempts[-1]["fits"]
+        if fastest and fits:
+            best[1], speed = _fastest(best[1], made, attempt, attempts, data)
     final = apply(best[1], source, out_dir)
-    stopped = "fits" if attempts[-1]["fits"] else "exhausted: no attempt fit; returning the best found"
+    stopped = "fits" if fits else "exhausted: no attempt fit; returning the best found"
     record = {"metric": "accuracy" if data.labels is not None else "top-1 agreement with float", "float_score": round(base, 4),
-              "max_drop": max_drop, "relative": relative, "attempts": attempts, "stopped": stopped}
-    flags = [] if attempts[-1]["fits"] else ["accuracy_guard_failed"]
+              "max_drop": max_drop, "relative": relative, "attempts": attempts, "stopped": stopped, **({"speed": speed} if speed else {})}
+    flags = [] if fits else ["accuracy_guard_failed"]
     return _with_record(final, source, dataclasses.replace(best[1], max_drop=max_drop, relative=relative), record, flags)
+
+
+SPEED_ROUNDS = 3  # interleaved bench rounds per timed variant (median of their p50s)
+SPEED_MEASURES = (("leading_float", "leading convolutions quantized too (leading_float off)"),
+                  ("input_layers_7bit", "8-bit weights on input layers (input_layers_7bit off)"))
+
+
+def _fastest(chosen: Any, made: Artifact, attempt: Any, attempts: list[dict[str, Any]], data: EvalData) -> tuple[Any, dict[str, Any]]:
+    """The fastest on this host of ``chosen`` (``made``) and those of its speed variants that still fit."""
+    import itertools
+
+    from edgepress.targets.measure_worker import cpu_facts
+
+    fitting = [(len(attempts) - 1, chosen, made)]
+    seen = {made.path.read_bytes(): attempts[-1]["changed"]}
+    on = [(name, why) for name, why in SPEED_MEASURES if getattr(chosen, name)]
+    for combo in (c for k in range(1, len(on) + 1) for c in itertools.combinations(on, k)):
+        variant = dataclasses.replace(chosen, **{name: False for name, _ in combo})
+        built = attempt("; ".join(why for _, why in combo), variant)
+        same = seen.setdefault(built.path.read_bytes(), attempts[-1]["changed"])
+        if same != attempts[-1]["changed"]:  # the measure changed nothing in this model (e.g. no int8 layer reads the input)
+            attempts[-1]["same_file_as"] = same
+        elif attempts[-1]["fits"]:
+            fitting.append((len(attempts) - 1, variant, built))
+    p50s = _timed([built for _, _, built in fitting], data) if len(fitting) > 1 else [None]
+    for (index, _, _), p50 in zip(fitting, p50s):
+        if p50 is not None:
+            attempts[index]["p50_ms"] = round(p50, 4)
+    winner = min(range(len(fitting)), key=lambda k: p50s[k] or 0.0)
+    speed = {"timed": [attempts[index]["changed"] for index, _, _ in fitting], "chosen": attempts[fitting[winner][0]]["changed"],
+             "rounds": SPEED_ROUNDS if len(fitting) > 1 else 0, "target": "host-cpu", "int8_features": cpu_facts().get("int8_features", [])}
+    return fitting[winner][1], speed
+
+
+def _timed(artifacts: list[Artifact], data: EvalData) -> list[float]:
+    """Invoke-only p50 (ms) of each artifact on host-cpu: the median of ``SPEED_ROUNDS`` rounds, the order reversed every other round."""
+    import statistics
+
+    from edgepress.measure import bench
+
+    sample = dataclasses.replace(data, inputs=tuple(x[:1] for x in data.inputs), labels=None)
+    rounds: list[list[float]] = [[] for _ in artifacts]
+    for r in range(SPEED_ROUNDS):
+        order = list(range(len(artifacts)))[:: 1 if r % 2 == 0 else -1]
+        for k, result in zip(order, bench([artifacts[k] for k in order], "host-cpu", data=sample)):
+            if result.latency_ms is None:
+                raise RuntimeError(f"timing a guard attempt failed on host-cpu: {result.error}")
+            rounds[k].append(result.latency_ms.p50)
+    return [statistics.median(values) for values in rounds]
 
 
 def _with_record(final: Artifact, source: Artifact, chosen: Any, record: dict[str, Any], flags: list[str]) -> Artifact:

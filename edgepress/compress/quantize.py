@@ -61,6 +61,7 @@ class QuantizeInt8Static:
     max_drop: float | None = None  # the accuracy guard's budget, in points of 1.0 (or a fraction, with relative)
     relative: bool = False
     eval_data: str = ""
+    fastest: bool = False  # with max_drop: time the variants that fit, keep the fastest (compress.guard)
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -109,8 +110,8 @@ class QuantizeInt8Static:
         source = self.eval_data or self.data
         if not source:
             raise BadInputError("max_drop needs evaluation data: set eval_data = \"val.npz\" (x, and y for accuracy) or data")
-        attempt = dataclasses.replace(self, max_drop=None, relative=False, eval_data="")
-        return guarded(attempt, artifact, out_dir, calibration_data(source, artifact.input_spec), self.max_drop, self.relative)
+        attempt = dataclasses.replace(self, max_drop=None, relative=False, eval_data="", fastest=False)
+        return guarded(attempt, artifact, out_dir, calibration_data(source, artifact.input_spec), self.max_drop, self.relative, self.fastest)
 
     def tag(self) -> str:
         """The file-name suffix: int8, or int16x8 for 16-bit activations."""
@@ -234,6 +235,7 @@ def quantize(
     max_drop: float | None = None,
     relative: bool = False,
     eval_data: Any = None,
+    fastest: bool = False,
     epochs: int = 3,
     lr: float = 1e-4,
     batch_size: int = 64,
@@ -249,6 +251,8 @@ def quantize(
         max_drop: the largest accuracy (or top-1 agreement) drop allowed, in points of
             1.0 (0.01 = one point) or, with ``relative``, a fraction of the float score.
         eval_data: labelled data for the guard (defaults to ``calibration``).
+        fastest: with ``max_drop``, also try the variants without the accuracy measures
+            that cost speed, time those that fit on this host, keep the fastest.
         epochs, lr, batch_size, progress: mode "qat" (quantization-aware training) fine-tunes
             on ``calibration`` as labelled data (``(x, y)``, a ``.npz`` with x and y, a
             DataLoader) with Adam; ``seed`` and ``per_channel`` apply too.
@@ -263,6 +267,8 @@ def quantize(
 
     model = module_of_program(model)  # a loaded .pt2 quantizes like the module it was exported from
     _refuse_before_work(model, mode, max_drop)
+    if fastest and max_drop is None:
+        raise BadInputError("fastest picks among the settings that fit max_drop; give max_drop too (e.g. max_drop=0.01)")
     if model.format is Format.TORCHSCRIPT or (max_drop is not None and model.format in HANDLE_FORMATS):
         for data in (calibration, eval_data):
             if data is not None:
@@ -292,7 +298,7 @@ def quantize(
     from edgepress.compress.guard import guarded
 
     evaluation = calibration_data(eval_data if eval_data is not None else calibration, model.input_spec) if (eval_data is not None or calibration is not None) else None
-    return guarded(p, model, Path(out_dir), evaluation, max_drop, relative)
+    return guarded(p, model, Path(out_dir), evaluation, max_drop, relative, fastest)
 
 
 def _refuse_before_work(model: Artifact, mode: str, max_drop: float | None) -> None:

@@ -82,6 +82,7 @@ def test_bad_data_is_refused_by_bench_and_quantize(cli, tiny, tmp_path, data, wo
 def test_bad_data_is_refused_before_the_guard_exports_onnx(cli, tiny, tmp_path):
     # --max-drop on a PyTorch model exports ONNX into --out first; the data is checked before that
     _refused(cli("quantize", tiny["pt2"], "--data", tiny["nan"], "--max-drop", "1%", "--out", "q"), "NaN or infinite")
+    _refused(cli("quantize", tiny["onnx"], "--data", tiny["good"], "--fastest", "--out", "q"), "--fastest picks among the settings that fit --max-drop")
     assert not (tmp_path / "q").exists()
 
 
