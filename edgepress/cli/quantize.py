@@ -153,8 +153,9 @@ def _print_guard(guard: dict[str, Any]) -> None:
     for i, attempt in enumerate(guard["attempts"], 1):
         mark = "fits" if attempt["fits"] else "over"
         timed = f", p50 {attempt['p50_ms']:.3f} ms" if "p50_ms" in attempt else ""
+        timed += f", the same file as: {escape(attempt['same_file_as'])}" if "same_file_as" in attempt else ""
         err_console.print(f"  {i}. {escape(attempt['changed'])}: score {attempt['score']:.4f}, drop {attempt['drop']:.4f} ({mark}){timed}", highlight=False)
     err_console.print(f"  stopped: {guard['stopped']}", highlight=False)
     if "speed" in guard:
         features = ", ".join(guard["speed"]["int8_features"]) or "none"
-        err_console.print(f"  fastest on this CPU (int8: {features}): {escape(guard['speed']['chosen'])}", highlight=False)
+        err_console.print(f"  kept on this CPU (int8: {features}): {escape(guard['speed']['chosen'])} ({guard['speed']['why']})", highlight=False)

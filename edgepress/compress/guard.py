@@ -11,8 +11,9 @@ With ``fastest``, the attempt that fits is not the end: the accuracy measures th
 speed on some CPUs (float leading convolutions, 7-bit input-layer weights) are dropped one
 at a time and together, each variant is scored, and every variant that still fits is
 timed on this host with ``edgepress.bench`` (invoke-only p50, median of interleaved
-rounds). The fastest one is kept; ``report["guard"]["speed"]`` has the timings and the CPU's
-int8 features, since the winner depends on them (VNNI/AMX against AVX2 only).
+rounds). The fastest one is kept if it beats the most accurate one that fits by
+``SPEED_MARGIN``, else the most accurate; ``report["guard"]["speed"]`` says which and why,
+with the CPU's int8 features, since the winner depends on them (VNNI/AMX against AVX2 only).
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def guarded(p: Any, source: Artifact, out_dir: Path, data: EvalData | None, max_
 
 
 SPEED_ROUNDS = 3  # interleaved bench rounds per timed variant (median of their p50s)
+# A faster setting must win by this much over the most accurate one that fits: on a shared
+# 2-core machine the median of 3 rounds still moves by a few percent between runs.
+SPEED_MARGIN = 0.03
 SPEED_MEASURES = (("leading_float", "leading convolutions quantized too (leading_float off)"),
                   ("input_layers_7bit", "8-bit weights on input layers (input_layers_7bit off)"))
 
@@ -102,8 +106,13 @@ def _fastest(chosen: Any, made: Artifact, attempt: Any, attempts: list[dict[str,
     for (index, _, _), p50 in zip(fitting, p50s):
         if p50 is not None:
             attempts[index]["p50_ms"] = round(p50, 4)
+    accurate = max(range(len(fitting)), key=lambda k: (attempts[fitting[k][0]]["score"], -k))
     winner = min(range(len(fitting)), key=lambda k: p50s[k] or 0.0)
-    speed = {"timed": [attempts[index]["changed"] for index, _, _ in fitting], "chosen": attempts[fitting[winner][0]]["changed"],
+    if p50s[winner] is None or p50s[winner] > (1.0 - SPEED_MARGIN) * p50s[accurate]:
+        winner, why = accurate, f"no setting that fits was {SPEED_MARGIN:.0%} faster than the most accurate one: kept it"
+    else:
+        why = f"{1.0 - p50s[winner] / p50s[accurate]:.1%} faster than the most accurate setting that fits"
+    speed = {"timed": [attempts[index]["changed"] for index, _, _ in fitting], "chosen": attempts[fitting[winner][0]]["changed"], "why": why,
              "rounds": SPEED_ROUNDS if len(fitting) > 1 else 0, "target": "host-cpu", "int8_features": cpu_facts().get("int8_features", [])}
     return fitting[winner][1], speed
 

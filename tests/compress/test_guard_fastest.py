@@ -48,12 +48,17 @@ def test_fastest_times_every_setting_that_fits_and_keeps_the_fastest(tmp_path):
     assert variants[1]["same_file_as"] == first["changed"] and "same_file_as" not in variants[0] and "same_file_as" not in variants[2]
     timed = [a for a in guard["attempts"] if "p50_ms" in a]
     assert len(timed) == 3 and all(a["p50_ms"] > 0 for a in timed)  # max_drop 1.0: every setting fits
-    fastest = min(timed, key=lambda a: a["p50_ms"])
+    fastest, accurate = min(timed, key=lambda a: a["p50_ms"]), max(timed, key=lambda a: a["score"])
     speed = guard["speed"]
-    assert speed["chosen"] == fastest["changed"] and speed["rounds"] == 3
+    if fastest["p50_ms"] <= 0.97 * accurate["p50_ms"]:
+        assert speed["chosen"] == fastest["changed"] and "faster than the most accurate" in speed["why"]
+    else:
+        assert speed["chosen"] == accurate["changed"] and "kept it" in speed["why"]
+    assert speed["rounds"] == 3
+    kept_attempt = next(a for a in timed if a["changed"] == speed["chosen"])
     assert speed["int8_features"] == cpu_facts()["int8_features"]
     kept = made.report["quantization"]
-    assert (kept["leading_float"], kept["input_layers_7bit"]) == (fastest["options"]["leading_float"], fastest["options"]["input_layers_7bit"])
+    assert (kept["leading_float"], kept["input_layers_7bit"]) == (kept_attempt["options"]["leading_float"], kept_attempt["options"]["input_layers_7bit"])
     assert sorted(p.name for p in (tmp_path / "out").glob("*.onnx")) == [made.path.name]
 
 
