@@ -70,6 +70,8 @@ class QuantizeInt8Static:
             raise BadInputError(f"percentile must be in (50, 100], got {self.percentile}")
         if self.max_drop is not None and self.max_drop < 0:
             raise BadInputError(f"max_drop must be >= 0, got {self.max_drop}")
+        if self.fastest and self.max_drop is None:
+            raise BadInputError("fastest picks among the settings that fit max_drop; set max_drop too (e.g. max_drop = 0.01)")
 
     def output_format(self, source: Format) -> Format:
         if self.max_drop is not None and source is not Format.ONNX:

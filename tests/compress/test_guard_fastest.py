@@ -69,3 +69,7 @@ def test_fastest_needs_a_budget(tmp_path):
     with pytest.raises(BadInputError, match="fastest picks among the settings that fit max_drop"):
         edgepress.quantize(handle, "int8", calibration=_images(8, 0), fastest=True, out_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+    with pytest.raises(BadInputError, match="fastest picks among the settings that fit max_drop"):
+        edgepress.Recipe.from_dict({"pass": [{"name": "quantize.int8_static", "fastest": True}]})
+    recipe = edgepress.Recipe.from_dict({"pass": [{"name": "quantize.int8_static", "max_drop": 0.01, "fastest": True}]})
+    assert recipe.passes[0].fastest
