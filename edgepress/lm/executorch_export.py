@@ -4,9 +4,13 @@ transformers' ``TorchExportableModuleWithStaticCache`` holds the cache as mutabl
 (what ExecuTorch's LLM runner expects: ``forward(input_ids, cache_position) -> logits``);
 ``torch.export`` (strict, as transformers exports it) with a dynamic sequence length
 serves prefill and decode from one method. The cache holds ``max_length`` positions: a
-prompt plus generated tokens beyond it is refused by the runner. Attention is exported as
-``edgepress.lm.grouped_attention`` writes it (one additive mask, K/V read as stored): with
-transformers' own, the mask making and K/V copies ran on portable kernels in every layer.
+prompt plus generated tokens beyond it is refused by the runner. Attention is ExecuTorch's
+own LLM kernels by default (``edgepress.lm.custom_sdpa``: ``llama::custom_sdpa`` over a cache
+written by ``llama::update_cache``, as ExecuTorch's Llama export does; the runtime needs its
+``custom_ops`` library); ``attention="portable"`` exports plain ATen ops that any ExecuTorch
+runtime runs (``edgepress.lm.grouped_attention``: one additive mask, K/V read as stored).
+With transformers' own attention the mask making and K/V copies ran on portable kernels in
+every layer.
 
 Quantization is ExecuTorch's LLM quantizer (torchao underneath), before export: ``int4`` =
 8-bit dynamic activations with 4-bit weights in groups (``8da4w``, XNNPACK's kernels),
@@ -36,10 +40,16 @@ if TYPE_CHECKING:
     from edgepress.lm.onnx_weights import Calibration
 
 MAX_LENGTH = 1024  # positions in the static cache: prompt + generated tokens (and the longest perplexity window)
+# attention= choices, and what the report says of each
+ATTENTIONS = {
+    "custom_sdpa": {"attention": "ExecuTorch's llama::custom_sdpa over a [batch, position, head, dim] cache written by llama::update_cache (edgepress.lm.custom_sdpa)",
+                    "kernels": "ExecuTorch LLM custom ops (llama::custom_sdpa, llama::update_cache): the runtime must have custom_ops linked or loaded"},
+    "portable": {"attention": "grouped-query, additive mask, plain ATen ops (edgepress.lm.grouped_attention)"},
+}
 
 
 def export_pte(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None = None, max_length: int = MAX_LENGTH,
-               calibration: Calibration | None = None) -> Artifact:
+               calibration: Calibration | None = None, attention: str = "custom_sdpa") -> Artifact:
     """Write ``out_dir/<stem>/<stem>.pte`` with the tokenizer and configs beside it (atomically).
 
     Example:
@@ -49,27 +59,29 @@ def export_pte(lm: HFModel, out_dir: Path, stem: str, spec: QuantSpec | None = N
     """
     import copy
 
-    from edgepress.errors import BadInputError
+    from edgepress.errors import BadInputError, unknown_name
+    from edgepress.lm.custom_sdpa import use_custom_sdpa
     from edgepress.lm.grouped_attention import use_grouped_attention
     from edgepress.lm.onnx_export import publish_folder, remember, save_companions
     from edgepress.storage import staging_dir
 
+    if attention not in ATTENTIONS:
+        raise unknown_name("attention", attention, ATTENTIONS)
     if lm.task is not Task.TEXT_GENERATION:
         raise BadInputError("export_pte exports decoders; an encoder goes through edgepress.lm.encoder_export.export_encoder (convert_lm chooses it)")
     model = copy.deepcopy(lm.model)  # quantization, the attention and the static-cache setting change the model in place
-    use_grouped_attention(model)
-    facts = quantize_torch(model, spec, calibration) if spec is not None else {}
+    facts = quantize_torch(model, spec, calibration) if spec is not None else {}  # GPTQ runs the model: before its attention reads the export's cache
+    (use_custom_sdpa if attention == "custom_sdpa" else use_grouped_attention)(model)  # "portable": any ExecuTorch runtime runs it
     with staging_dir(Path(out_dir)) as tmp:
         staged = tmp / stem
         staged.mkdir()
-        (staged / f"{stem}.pte").write_bytes(_lowered(model, max_length))
+        (staged / f"{stem}.pte").write_bytes(_lowered(model, max_length, attention == "custom_sdpa"))
         save_companions(lm, staged)
         final = publish_folder(staged, Path(out_dir))
     path = final / f"{stem}.pte"
     sides = sorted(p for p in final.iterdir() if p != path and p.is_file())
     spec_in = InputSpec((TensorSpec("input_ids", (1, "sequence"), "int64"), TensorSpec("cache_position", ("sequence",), "int64")))
-    report = {"task": Task.TEXT_GENERATION.value, "converter": _converter(), "max_length": max_length, "attention": "grouped-query, additive mask (edgepress.lm.grouped_attention)",
-              **record(spec, facts)}
+    report = {"task": Task.TEXT_GENERATION.value, "converter": _converter(), "max_length": max_length, **ATTENTIONS[attention], **record(spec, facts)}
     lineage = ("convert.executorch",) + ((f"quantize.{spec.mode.value}",) if spec else ())
     return remember(Artifact.from_file(path, Format.EXECUTORCH, spec_in, lineage=lineage, side_files=sides, report=report, quant=spec))
 
@@ -202,7 +214,7 @@ def _untie(model: Any) -> None:
         head.weight = torch.nn.Parameter(embedding.weight.detach().clone())
 
 
-def _lowered(model: Any, max_length: int) -> bytes:
+def _lowered(model: Any, max_length: int, custom_cache: bool = False) -> bytes:
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -216,6 +228,10 @@ def _lowered(model: Any, max_length: int) -> bytes:
 
     model.generation_config.cache_implementation = "static"
     wrapped = TorchExportableModuleWithStaticCache(model, batch_size=1, max_cache_len=max_length).eval()
+    if custom_cache:
+        from edgepress.lm.custom_sdpa import sequence_first_cache
+
+        sequence_first_cache(wrapped)
     sequence = Dim("sequence", min=1, max=max_length - 1)
     ids, positions = torch.ones((1, 4), dtype=torch.long), torch.arange(4)
     with quiet_exporter(), torch.no_grad():

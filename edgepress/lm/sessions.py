@@ -143,8 +143,10 @@ class PteDecoder:
     def __init__(self, path: Path, threads: int | None = None, max_length: int | None = None) -> None:
         from executorch.runtime import Runtime
 
+        from edgepress.lm.custom_sdpa import load_custom_ops
         from edgepress.targets.measure_worker import set_executorch_threads
 
+        load_custom_ops()  # the kernels of .pte decoders exported with ExecuTorch's LLM ops
         if threads:
             set_executorch_threads(threads)
         self.method = Runtime.get().load_program(str(path)).load_method("forward")
@@ -180,8 +182,10 @@ class PteEncoder:
     def __init__(self, path: Path, threads: int | None = None) -> None:
         from executorch.runtime import Runtime
 
+        from edgepress.lm.custom_sdpa import load_custom_ops
         from edgepress.targets.measure_worker import set_executorch_threads
 
+        load_custom_ops()  # the kernels of .pte decoders exported with ExecuTorch's LLM ops
         if threads:
             set_executorch_threads(threads)
         self.method = Runtime.get().load_program(str(path)).load_method("forward")

@@ -12,22 +12,31 @@ pytestmark = pytest.mark.slow
 def test_a_pte_decoder_generates_what_pytorch_generates_and_int4_stores_its_embedding_in_int8(tiny_llama, tmp_path):
     from edgepress.lm.api import convert_lm, quantize_lm
     from edgepress.lm.bench import bench_lm, load_lm
+    from edgepress.lm.executorch_export import export_pte
     from edgepress.lm.sessions import PteDecoder, TorchDecoder, greedy
 
     lm = from_hf(tiny_llama)
     fp32 = convert_lm(lm, ["executorch"], tmp_path)[0]
     assert fp32.path.suffix == ".pte" and (fp32.path.parent / "tokenizer.json").exists()
-    # Outside XNNPACK: the additive mask made once, not in every layer, and no K/V copy per query
-    # head (edgepress.lm.grouped_attention); with transformers' sdpa attention this program
-    # had 2 where, logical_not and mul calls and 6 expand_copy calls per layer.
+    # Attention on ExecuTorch's LLM kernels: one custom_sdpa and two update_cache calls per layer,
+    # and outside XNNPACK no mask building, no K/V copy per query head, no index_put into the cache.
     calls, layers = _kernel_calls(fp32.path), lm.model.config.num_hidden_layers
-    assert calls.get("aten::where", 0) <= 1 and not {"aten::logical_not", "aten::any", "aten::eq"} & calls.keys(), calls
+    assert calls["llama::custom_sdpa"] == layers and calls["llama::update_cache"] == 2 * layers, calls
+    assert not {"aten::where", "aten::expand_copy", "aten::index_put", "aten::logical_not", "aten::any", "aten::eq"} & calls.keys(), calls
+    assert "llama::custom_sdpa" in fp32.report["kernels"]
+    # The portable attention (plain ATen ops): the additive mask made once, not in every layer, and
+    # no K/V copy per query head; with transformers' sdpa attention this program had 2 where,
+    # logical_not and mul calls and 6 expand_copy calls per layer.
+    portable = export_pte(lm, tmp_path / "portable", "tiny_portable", attention="portable")
+    calls = _kernel_calls(portable.path)
+    assert calls.get("aten::where", 0) <= 1 and not {"aten::logical_not", "aten::any", "aten::eq", "llama::custom_sdpa"} & calls.keys(), calls
     assert calls["aten::expand_copy"] <= 4 * layers + 1, calls
     prompt = lm.tokenizer("for item in items:\n    print(item)", add_special_tokens=False)["input_ids"]
-    decoder = PteDecoder(fp32.path, max_length=fp32.report["max_length"])
     expected = greedy(TorchDecoder(lm.model), prompt, 20).tokens
-    assert greedy(decoder, prompt, 20).tokens == expected
-    assert greedy(decoder, prompt, 20).tokens == expected  # starting again at position 0 starts a new sequence
+    for made in (fp32, portable):
+        decoder = PteDecoder(made.path, max_length=made.report["max_length"])
+        assert greedy(decoder, prompt, 20).tokens == expected
+        assert greedy(decoder, prompt, 20).tokens == expected  # starting again at position 0 starts a new sequence
     int4 = quantize_lm(lm, "int4", group_size=32, formats=["executorch"], out_dir=tmp_path)[0]
     facts = int4.report["quantization"]
     assert facts["quantized_linears"] == 14 and facts["float_layers"] == []
@@ -77,3 +86,12 @@ def _kernel_calls(path) -> dict[str, int]:
     plan = getattr(program, "program", program).execution_plan[0]
     names = [op.name for op in plan.operators]
     return Counter(names[i.instr_args.op_index] for chain in plan.chains for i in chain.instructions if type(i.instr_args).__name__ == "KernelCall")
+
+
+def test_an_unknown_attention_is_refused(tiny_llama, tmp_path):
+    from edgepress.errors import UnknownNameError
+    from edgepress.lm.executorch_export import export_pte
+
+    with pytest.raises(UnknownNameError, match="unknown attention 'flash'"):
+        export_pte(from_hf(tiny_llama), tmp_path, "t", attention="flash")
+    assert not list(tmp_path.iterdir())
