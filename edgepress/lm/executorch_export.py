@@ -101,13 +101,14 @@ def quantize_torch(model: Any, spec: QuantSpec, calibration: Calibration | None 
 
     group = 0 if spec.mode is Mode.INT8_DYNAMIC else spec.group_size  # 0: one scale per output channel
     _untie(model)
-    head = next((name for name, m in model.named_modules() if m is model.get_output_embeddings()), None)
+    output = model.get_output_embeddings()
+    head = next((name for name, m in model.named_modules() if output is not None and m is output), None)
     linears = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and name != head}
     left = [{"layer": name, "shape": [m.out_features, m.in_features], "reason": f"input width {m.in_features} is not a multiple of the group size {group}"}
             for name, m in linears.items() if group and m.in_features % group]
     body = {name for name, m in linears.items() if not (group and m.in_features % group)}
     extra: dict[str, Any] = {}
-    codes = {}
+    codes: dict[str, Any] = {}
     if spec.weight_method is WeightMethod.GPTQ:
         from edgepress.lm.gptq import gptq_linears
 
