@@ -92,29 +92,30 @@ def _fastest(chosen: Any, made: Artifact, attempt: Any, attempts: list[dict[str,
     from edgepress.targets.measure_worker import cpu_facts
 
     fitting = [(len(attempts) - 1, chosen, made)]
-    seen = {made.path.read_bytes(): attempts[-1]["changed"]}
+    seen = {made.sha256: attempts[-1]["changed"]}
     on = [(name, why) for name, why in SPEED_MEASURES if getattr(chosen, name)]
     for combo in (c for k in range(1, len(on) + 1) for c in itertools.combinations(on, k)):
         variant = dataclasses.replace(chosen, **{name: False for name, _ in combo})
         built = attempt("; ".join(why for _, why in combo), variant)
-        same = seen.setdefault(built.path.read_bytes(), attempts[-1]["changed"])
+        same = seen.setdefault(built.sha256, attempts[-1]["changed"])
         if same != attempts[-1]["changed"]:  # the measure changed nothing in this model (e.g. no int8 layer reads the input)
             attempts[-1]["same_file_as"] = same
         elif attempts[-1]["fits"]:
             fitting.append((len(attempts) - 1, variant, built))
-    p50s = _timed([built for _, _, built in fitting], data) if len(fitting) > 1 else [None]
+    record = {"timed": [attempts[index]["changed"] for index, _, _ in fitting], "rounds": 0, "target": "host-cpu",
+              "int8_features": cpu_facts().get("int8_features", [])}
+    if len(fitting) == 1:
+        return chosen, {**record, "chosen": record["timed"][0], "why": "no other setting fits: nothing to time"}
+    p50s = _timed([built for _, _, built in fitting], data)
     for (index, _, _), p50 in zip(fitting, p50s):
-        if p50 is not None:
-            attempts[index]["p50_ms"] = round(p50, 4)
+        attempts[index]["p50_ms"] = round(p50, 4)
     accurate = max(range(len(fitting)), key=lambda k: (attempts[fitting[k][0]]["score"], -k))
-    winner = min(range(len(fitting)), key=lambda k: p50s[k] or 0.0)
-    if p50s[winner] is None or p50s[winner] > (1.0 - SPEED_MARGIN) * p50s[accurate]:
+    winner = min(range(len(fitting)), key=lambda k: p50s[k])
+    if p50s[winner] > (1.0 - SPEED_MARGIN) * p50s[accurate]:
         winner, why = accurate, f"no setting that fits was {SPEED_MARGIN:.0%} faster than the most accurate one: kept it"
     else:
         why = f"{1.0 - p50s[winner] / p50s[accurate]:.1%} faster than the most accurate setting that fits"
-    speed = {"timed": [attempts[index]["changed"] for index, _, _ in fitting], "chosen": attempts[fitting[winner][0]]["changed"], "why": why,
-             "rounds": SPEED_ROUNDS if len(fitting) > 1 else 0, "target": "host-cpu", "int8_features": cpu_facts().get("int8_features", [])}
-    return fitting[winner][1], speed
+    return fitting[winner][1], {**record, "rounds": SPEED_ROUNDS, "chosen": attempts[fitting[winner][0]]["changed"], "why": why}
 
 
 def _timed(artifacts: list[Artifact], data: EvalData) -> list[float]:
