@@ -7,7 +7,7 @@ INT4's favour on a block-32 grid; block 128 is reported too). all-MiniLM-L6-v2 c
 
 For each model: export to ONNX (FP32), quantize (INT4 RTN at group 32 and 128, INT4 HQQ at
 group 128, INT4 GPTQ at group 32 and 128, calibrated on 16 windows of 512 tokens from the end of
-the text, INT8 weight-only, INT8 dynamic), SmolLM2 also to ExecuTorch (FP32 and 8da4w) and
+the text, INT8 weight-only, INT8 dynamic), SmolLM2 also to ExecuTorch (FP32; 8da4w RTN at group 32, GPTQ at 32 and 128; 8da8w) and
 TFLite (FP32, INT4 blockwise 32, dynamic INT8), MiniLM also to TFLite and ExecuTorch (FP32, dynamic
 INT8), then ``edgepress.lm.bench.bench_lm`` on the same text and
 threads: size, TTFT and decode tokens/s (encoders: p50 at sequence 128), perplexity against
@@ -35,7 +35,8 @@ from edgepress.lm.table import markdown_table
 ROOT = Path(__file__).resolve().parent
 DECODER_VARIANTS = [("int4", "rtn", 32), ("int4", "rtn", 128), ("int4", "hqq", 128), ("int4", "gptq", 32), ("int4", "gptq", 128),
                     ("int8_weight", "rtn", 32), ("int8_dynamic", "rtn", 32)]
-PTE_VARIANTS = [None, ("int4", "rtn", 32), ("int4", "gptq", 32)]  # ExecuTorch: FP32 and 8da4w (each lowering takes minutes)
+# ExecuTorch: FP32, 8da4w and 8da8w (each lowering takes minutes)
+PTE_VARIANTS = [None, ("int4", "rtn", 32), ("int4", "gptq", 32), ("int4", "gptq", 64), ("int4", "gptq", 128), ("int8_dynamic", "rtn", 32)]
 TFLITE_VARIANTS = [None, ("int4", "rtn", 32), ("int8_dynamic", "rtn", 32)]  # LiteRT: FP32, INT4 blockwise, dynamic_wi8_afp32
 ENCODER_VARIANTS = [("int8_dynamic", "rtn", 32), ("int8_weight", "rtn", 32), ("int4", "rtn", 32)]
 
@@ -81,7 +82,8 @@ def static_artifacts(lm: Any, out: Path, reuse: bool, formats: list[str]) -> lis
         for variant in variants if ("executorch" if kind == "pte" else kind) in formats else []:
             spec = QuantSpec(Mode(variant[0]), group_size=variant[2], weight_method=WeightMethod(variant[1])) if variant else None
             method = f"_{variant[1]}" if variant and kind == "pte" else ""  # the .pte has two 4-bit roundings
-            stem = f"{lm.name}_{kind}_" + (f"{variant[0]}{method}_g{variant[2]}" if variant else "fp32")
+            grouped = f"{variant[0]}{method}_g{variant[2]}" if variant and (variant[0] != "int8_dynamic" or kind == "tflite") else None
+            stem = f"{lm.name}_{kind}_" + (grouped or (variant[0] if variant else "fp32"))
             extra = {"calibration": gptq_calibration(lm)} if spec and spec.weight_method is WeightMethod.GPTQ else {}
             made.append(made_or_reused(out, stem, lambda: export(lm, out, stem, spec, **extra), reuse))
     return made
