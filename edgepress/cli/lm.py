@@ -53,9 +53,26 @@ def quantize(folder: Path, gguf: str | None, task: str | None, mode: str, group_
     _print(made, quiet)
     for artifact in made:
         facts = artifact.report.get("quantization", {})
-        for weight in facts.get("float_weights", []) + facts.get("float_layers", []):  # ONNX names nodes, ExecuTorch layers, TFLite operators
-            what = f"{weight['node'] if 'node' in weight else weight['layer']} {weight['shape']}" if "shape" in weight else f"{weight['weights']} weights read by {weight['operator']}"
-            err_console.print(f"left in float in {artifact.path.name}: {escape(what)}: {escape(weight['reason'])}", highlight=False)
+        for line in float_lines(artifact.path.name, facts.get("float_weights", []) + facts.get("float_layers", [])):
+            err_console.print(escape(line), highlight=False, soft_wrap=True)  # one line each, however long the names
+
+
+LISTED = 3  # float weights named one per line; more with the same reason share one line (the report lists every one)
+
+
+def float_lines(file: str, weights: list[dict[str, Any]]) -> list[str]:
+    """What ``quantize`` says of the weights left in float: one line per weight, or per reason when many share one."""
+    by_reason: dict[str, list[str]] = {}
+    for weight in weights:  # ONNX names nodes, ExecuTorch layers, TFLite operators
+        what = f"{weight['node'] if 'node' in weight else weight['layer']} {weight['shape']}" if "shape" in weight else f"{weight['weights']} weights read by {weight['operator']}"
+        by_reason.setdefault(weight["reason"], []).append(what)
+    lines = []
+    for reason, names in by_reason.items():
+        if len(names) <= LISTED:
+            lines += [f"left in float in {file}: {name}: {reason}" for name in names]
+        else:
+            lines.append(f"left in float in {file}: {len(names)} weights ({', '.join(names[:2])}, ...): {reason}; all in the artifact's report")
+    return lines
 
 
 def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | None, text: Path | None, prompt_tokens: int, new_tokens: int,
