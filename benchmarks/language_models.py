@@ -7,7 +7,7 @@ INT4's favour on a block-32 grid; block 128 is reported too). all-MiniLM-L6-v2 c
 
 For each model: export to ONNX (FP32), quantize (INT4 RTN at group 32 and 128, INT4 HQQ at
 group 128, INT4 GPTQ at group 32 and 128, calibrated on 16 windows of 512 tokens from the end of
-the text, INT8 weight-only, INT8 dynamic), SmolLM2 also to ExecuTorch (FP32; 8da4w RTN at group 32, GPTQ at 32 and 128; 8da8w) and
+the text, INT8 weight-only, INT8 dynamic), SmolLM2 also to ExecuTorch (FP32; 8da4w RTN at group 32, GPTQ at 32, 64 and 128; 8da8w) and
 TFLite (FP32, INT4 blockwise 32, dynamic INT8), MiniLM also to TFLite and ExecuTorch (FP32, dynamic
 INT8), then ``edgepress.lm.bench.bench_lm`` on the same text and
 threads: size, TTFT and decode tokens/s (encoders: p50 at sequence 128), perplexity against
@@ -81,12 +81,20 @@ def static_artifacts(lm: Any, out: Path, reuse: bool, formats: list[str]) -> lis
     for kind, export, variants in (("pte", export_pte, PTE_VARIANTS), ("tflite", export_tflite, TFLITE_VARIANTS)):
         for variant in variants if ("executorch" if kind == "pte" else kind) in formats else []:
             spec = QuantSpec(Mode(variant[0]), group_size=variant[2], weight_method=WeightMethod(variant[1])) if variant else None
-            method = f"_{variant[1]}" if variant and kind == "pte" else ""  # the .pte has two 4-bit roundings
-            grouped = f"{variant[0]}{method}_g{variant[2]}" if variant and (variant[0] != "int8_dynamic" or kind == "tflite") else None
-            stem = f"{lm.name}_{kind}_" + (grouped or (variant[0] if variant else "fp32"))
+            stem = f"{lm.name}_{kind}_{_variant_name(kind, variant)}"
             extra = {"calibration": gptq_calibration(lm)} if spec and spec.weight_method is WeightMethod.GPTQ else {}
             made.append(made_or_reused(out, stem, lambda: export(lm, out, stem, spec, **extra), reuse))
     return made
+
+
+def _variant_name(kind: str, variant: tuple[str, str, int] | None) -> str:
+    """fp32, <mode>_g<group> (TFLite), <mode>_<method>_g<group> (.pte: two 4-bit roundings), or int8_dynamic (.pte: one scale per row, no group)."""
+    if variant is None:
+        return "fp32"
+    mode, method, group = variant
+    if kind == "tflite":
+        return f"{mode}_g{group}"
+    return mode if mode == "int8_dynamic" else f"{mode}_{method}_g{group}"
 
 
 def llama_cpp_row_isolated(gguf: Path, args: argparse.Namespace) -> dict[str, Any]:
