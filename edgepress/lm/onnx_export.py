@@ -1,10 +1,11 @@
 """Language model -> ONNX: a decoder with KV-cache inputs and outputs, an encoder with dynamic sequence length.
 
-Optimum's exporter would be the first choice, but optimum-onnx pins transformers < 4.58 and
-this environment's converters need transformers 5; so the model is wrapped here and exported
-with torch.onnx's dynamo exporter. The layout is Optimum's and ONNX Runtime GenAI's:
-``input_ids``, ``attention_mask``, ``past_key_values.N.key|value`` in; ``logits``,
-``present.N.key|value`` out; batch 1 (on-device generation), sequence and cache length dynamic.
+Decoders go through ONNX Runtime GenAI's model builder (``edgepress.lm.genai_builder``):
+fused attention and norms, the layout ``input_ids``, ``attention_mask``,
+``past_key_values.N.key|value`` in; ``logits``, ``present.N.key|value`` out; sequence and
+cache length dynamic. Encoders: Optimum's exporter would be the first choice, but
+optimum-onnx pins transformers < 4.58 and this environment's converters need transformers 5;
+so the encoder is wrapped here and exported with torch.onnx's dynamo exporter.
 
 An artifact is a folder ``OUT/<stem>/``: ``<stem>.onnx`` (+ ``.onnx.data``), the tokenizer,
 ``config.json`` and ``generation_config.json``: the side files of one Artifact.
@@ -20,7 +21,6 @@ from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
 from edgepress.lm.hf import HFModel, Task
 
 OPSET = 18
-MAX_LENGTH = 4096  # the largest prompt + cache length the exported shapes promise
 
 
 def export_onnx(lm: HFModel, out_dir: Path, stem: str | None = None) -> Artifact:
@@ -40,7 +40,7 @@ def export_onnx(lm: HFModel, out_dir: Path, stem: str | None = None) -> Artifact
         _export(lm, staged / f"{stem}.onnx")
         save_companions(lm, staged)
         final = publish_folder(staged, Path(out_dir))
-    return remember(describe(final / f"{stem}.onnx", lm.task, lineage=("convert.onnx",), report={"converter": _converter()}))
+    return remember(describe(final / f"{stem}.onnx", lm.task, lineage=("convert.onnx",), report={"converter": _converter(lm.task)}))
 
 
 def publish_folder(staged: Path, out_dir: Path) -> Path:
@@ -107,37 +107,27 @@ def _tensor(value: Any) -> TensorSpec:
     return TensorSpec(value.name, dims, onnx.helper.tensor_dtype_to_np_dtype(kind.elem_type).name)
 
 
-def _converter() -> str:
+def _converter(task: Task) -> str:
     import torch
 
-    return f"torch.onnx {torch.__version__} (dynamo), edgepress wrapper"
+    from edgepress.lm.genai_builder import builder_version
+
+    return builder_version() if task is Task.TEXT_GENERATION else f"torch.onnx {torch.__version__} (dynamo), edgepress wrapper"
 
 
 def _export(lm: HFModel, path: Path) -> None:
     import torch
 
     from edgepress.converters.common import quiet_exporter
+    from edgepress.lm.genai_builder import build_decoder
 
-    module, args, names, outputs, dynamic = (_decoder if lm.task is Task.TEXT_GENERATION else _encoder)(lm)
+    if lm.task is Task.TEXT_GENERATION:
+        build_decoder(lm, path, cache_shape(lm.model.config)[2])
+        return
+    module, args, names, outputs, dynamic = _encoder(lm)
     with quiet_exporter(), torch.no_grad():
         torch.onnx.export(module, args, str(path), dynamo=True, opset_version=OPSET, input_names=names, output_names=outputs,
                           dynamic_shapes=dynamic, external_data=True, verbose=False)
-    _rename_dims(path)
-
-
-def _decoder(lm: HFModel) -> tuple[Any, tuple[Any, ...], list[str], list[str], Any]:
-    import torch
-    from torch.export import Dim
-
-    layers, kv_heads, head_dim = cache_shape(lm.model.config)
-    seq, past = Dim("sequence", min=1, max=MAX_LENGTH), Dim("past", min=0, max=MAX_LENGTH)
-    ids = torch.ones((1, 3), dtype=torch.int64)
-    cache = tuple(torch.zeros((1, kv_heads, 2, head_dim)) for _ in range(2 * layers))
-    mask = torch.ones((1, 5), dtype=torch.int64)
-    names = [f"past_key_values.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
-    outputs = ["logits", *[n.replace("past_key_values", "present") for n in names]]
-    dynamic = {"input_ids": {1: seq}, "attention_mask": {1: Dim.AUTO}, "past": tuple({2: past} for _ in cache)}
-    return _Decoder(lm.model, layers).eval(), (ids, mask, *cache), ["input_ids", "attention_mask", *names], outputs, dynamic
 
 
 def _encoder(lm: HFModel) -> tuple[Any, tuple[Any, ...], list[str], list[str], Any]:
@@ -163,49 +153,9 @@ def cache_shape(config: Any) -> tuple[int, int, int]:
     return config.num_hidden_layers, getattr(config, "num_key_value_heads", None) or heads, head_dim
 
 
-def _rename_dims(path: Path) -> None:
-    """Name the attention mask's length 'total' (the exporter calls it e.g. 's53')."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    for value in model.graph.input:
-        if value.name == "attention_mask":
-            value.type.tensor_type.shape.dim[-1].dim_param = "total"
-    onnx.save(model, str(path))  # the graph only: the weights stay in the .onnx.data written beside it
-
-
-class _Decoder:
-    """Built on first use so this module imports without torch."""
-
-    def __new__(cls, model: Any, layers: int) -> Any:
-        return _decoder_module()(model, layers)
-
-
 class _Encoder:
     def __new__(cls, model: Any) -> Any:
         return _encoder_module()(model)
-
-
-def _decoder_module() -> type:
-    import torch
-    from transformers import DynamicCache
-
-    class DecoderWithCache(torch.nn.Module):
-        """Past keys/values as flat tensors in, present ones out (ONNX has no Python cache objects)."""
-
-        def __init__(self, model: Any, layers: int) -> None:
-            super().__init__()
-            self.model, self.layers = model, layers
-
-        def forward(self, input_ids: Any, attention_mask: Any, *past: Any) -> tuple[Any, ...]:
-            cache = DynamicCache(config=self.model.config)
-            for i in range(self.layers):
-                cache.update(past[2 * i], past[2 * i + 1], i)
-            out = self.model(input_ids=input_ids, attention_mask=attention_mask, cache=cache, use_cache=True)
-            present = [t for layer in out.past_key_values.layers[: self.layers] for t in (layer.keys, layer.values)]
-            return (out.logits, *present)
-
-    return DecoderWithCache
 
 
 def _encoder_module() -> type:

@@ -33,6 +33,7 @@ def quantize_onnx(source: Artifact, spec: QuantSpec, out_dir: Path, stem: str, c
     """
     import onnx
 
+    from edgepress.lm.genai_builder import point_genai_config
     from edgepress.lm.onnx_export import describe, publish_folder, remember
     from edgepress.storage import staging_dir
 
@@ -44,6 +45,7 @@ def quantize_onnx(source: Artifact, spec: QuantSpec, out_dir: Path, stem: str, c
         staged.mkdir()
         facts = _quantize(model, spec, staged / f"{stem}.onnx", calibration)
         _copy_companions(source, staged)
+        point_genai_config(staged, f"{stem}.onnx")
         final = publish_folder(staged, Path(out_dir))
     task = _task(source)
     report = {"converter": source.report.get("converter", "")} | record(spec, facts)

@@ -37,12 +37,24 @@ def test_the_onnx_decoder_generates_what_pytorch_generates(llama, exported):
 
 
 def test_an_exported_folder_is_one_artifact_with_its_tokenizer(exported):
+    import json
+
     names = {p.name for p in exported.side_files}
-    assert {"tokenizer.json", "config.json", "generation_config.json", exported.path.name + ".data"} <= names
+    assert {"tokenizer.json", "config.json", "generation_config.json", "genai_config.json", exported.path.name + ".data"} <= names
     assert all(p.parent == exported.path.parent for p in exported.side_files)
     assert [t.name for t in exported.input_spec.tensors[:3]] == ["input_ids", "attention_mask", "past_key_values.0.key"]
-    assert exported.input_spec.tensors[2].shape[2] == "past"
+    assert exported.input_spec.tensors[2].shape == ("batch_size", 2, "past_sequence_length", 16)  # key/value heads and head size are numbers
+    assert json.loads((exported.path.parent / "genai_config.json").read_text())["model"]["decoder"]["filename"] == exported.path.name
     assert not list(exported.path.parent.parent.glob(".staging-*"))
+    assert not list(exported.path.parent.glob("edgepress-genai-*"))  # the builder's input folder is gone
+
+
+def test_the_decoder_runs_on_fused_attention_and_norms(exported):
+    ops = exported.report["ops"]
+    assert ops["com.microsoft::GroupQueryAttention"] == 2  # one per layer: rotary embedding and cache append inside
+    assert ops["com.microsoft::SkipSimplifiedLayerNormalization"] == 4
+    assert not {"Concat", "Where", "Expand", "Softmax"} & set(ops)  # the traced attention's small ops are gone
+    assert exported.report["converter"].startswith("onnxruntime-genai ")
 
 
 def test_int4_makes_matmulnbits_with_an_int8_embedding_and_head(exported, tmp_path):
@@ -54,13 +66,14 @@ def test_int4_makes_matmulnbits_with_an_int8_embedding_and_head(exported, tmp_pa
     facts = art.report["quantization"]
     model = onnx.load(str(art.path))
     nbits = {n.name: {a.name: a.i for a in n.attribute} for n in model.graph.node if n.op_type == "MatMulNBits"}
-    assert len(nbits) == 2 * 7 + 1  # 7 projections per layer, 2 layers, and the LM head
+    assert len(nbits) == 2 * 5 + 1  # per layer: q, k, v in one, o, gate, up, down; 2 layers; and the LM head
     assert nbits[facts["lm_head"]]["bits"] == 8
     assert {v["bits"] for k, v in nbits.items() if k != facts["lm_head"]} == {4}
     assert {v["block_size"] for v in nbits.values()} == {32}
     assert facts["embedding_bits"] == 8 and facts["float_weights"] == []
     assert any(i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 2 for i in model.graph.initializer)  # the embedding table
     assert (tmp_path / "q4" / "tokenizer.json").exists()
+    assert '"filename": "q4.onnx"' in (tmp_path / "q4" / "genai_config.json").read_text()
     assert art.quant == QuantSpec(Mode.INT4, group_size=32)
 
 
