@@ -35,9 +35,11 @@ TIMEOUT_S = 1800.0
 
 def build_decoder(lm: Any, path: Path, head_dim: int) -> None:
     """Write ``lm`` (an ``HFModel`` decoder) as ``path`` (+ ``path.onnx.data``) and ``genai_config.json`` beside it."""
+    from edgepress.lm.hf import save_float_folder
+
     with tempfile.TemporaryDirectory(prefix="edgepress-genai-", dir=path.parent) as tmp:
         source, built = Path(tmp) / "hf", Path(tmp) / "onnx"
-        save_hf_folder(lm, source)
+        save_float_folder(lm, source)
         _run_builder(source, built, Path(tmp) / "cache")
         _publish(built, path, head_dim)
 
@@ -46,25 +48,6 @@ def builder_version() -> str:
     from importlib.metadata import version
 
     return f"onnxruntime-genai {version('onnxruntime-genai')} model builder"
-
-
-def save_hf_folder(lm: Any, folder: Path) -> None:
-    """Config, safetensors weights and tokenizer, as ``save_pretrained`` would write them.
-
-    Not ``save_pretrained`` itself: a model loaded from a GGUF file carries its quantizer,
-    and transformers refuses to save it. Its weights are already float here.
-    """
-    from safetensors.torch import save_model
-
-    folder.mkdir(parents=True)
-    lm.model.config.save_pretrained(folder)
-    config_file = folder / "config.json"
-    config = json.loads(config_file.read_text())
-    config.pop("quantization_config", None)
-    config["architectures"] = config.get("architectures") or [type(lm.model).__name__]  # the builder picks its writer by this name
-    config_file.write_text(json.dumps(config, indent=2))
-    save_model(lm.model, str(folder / "model.safetensors"))  # tied embeddings are written once, as save_pretrained does
-    lm.tokenizer.save_pretrained(folder)
 
 
 def _run_builder(source: Path, out: Path, cache: Path) -> None:

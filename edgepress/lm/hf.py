@@ -136,3 +136,23 @@ def _short(exc: BaseException) -> str:
     from edgepress.errors import first_line
 
     return first_line(exc)
+
+
+def save_float_folder(lm: HFModel, folder: Path) -> None:
+    """``lm`` as a safetensors folder (what folder-reading exporters take), a GGUF-loaded model included.
+
+    transformers dequantizes GGUF weights to float on load but keeps the model marked as
+    GGUF-quantized, and ``save_pretrained`` refuses such a model; its weights are plain
+    float tensors, so the mark is lifted for the save and put back.
+    """
+    model = lm.model
+    marked = getattr(model, "hf_quantizer", None)
+    is_gguf = marked is not None and type(marked).__name__ == "GgufHfQuantizer"
+    if is_gguf:
+        model.hf_quantizer = None
+    try:
+        model.save_pretrained(folder)
+    finally:
+        if is_gguf:
+            model.hf_quantizer = marked
+    lm.tokenizer.save_pretrained(folder)

@@ -12,7 +12,7 @@ from edgepress.lm.hf import Task
 
 ROUTES: dict[Task, dict[Format, str]] = {
     Task.TEXT_GENERATION: {
-        Format.ONNX: "torch.onnx dynamo exporter, KV cache in and out (`edgepress.lm.onnx_export`)",
+        Format.ONNX: "ONNX Runtime GenAI's model builder: GroupQueryAttention, KV cache in and out (`edgepress.lm.onnx_export`)",
         Format.TFLITE: "litert-torch's Hugging Face exporter, prefill and decode signatures (`edgepress.lm.tflite_export`)",
         Format.EXECUTORCH: "transformers' static-cache module, torch.export + XNNPACK (`edgepress.lm.executorch_export`)",
     },

@@ -22,7 +22,7 @@ from typing import Any
 
 from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
 from edgepress.errors import BadInputError
-from edgepress.lm.hf import HFModel, Task
+from edgepress.lm.hf import HFModel, Task, save_float_folder
 from edgepress.quantization import Mode, QuantSpec, WeightMethod, record
 
 CACHE_LENGTH = 1024  # positions in the KV cache: prompt + generated tokens (and the longest perplexity window), as in the .pte
@@ -93,26 +93,6 @@ def _exported(lm: HFModel, work: Path, cache_length: int, prefill_length: int) -
     if len(found) != 1:
         raise RuntimeError(f"litert-torch's exporter wrote {len(found)} model.tflite files in {output}; expected one")
     return found[0]
-
-
-def save_float_folder(lm: HFModel, folder: Path) -> None:
-    """``lm`` as a safetensors folder (what the exporter reads), a GGUF-loaded model included.
-
-    transformers dequantizes GGUF weights to float on load but keeps the model marked as
-    GGUF-quantized, and ``save_pretrained`` refuses such a model; its weights are plain
-    float tensors, so the mark is lifted for the save and put back.
-    """
-    model = lm.model
-    marked = getattr(model, "hf_quantizer", None)
-    is_gguf = marked is not None and type(marked).__name__ == "GgufHfQuantizer"
-    if is_gguf:
-        model.hf_quantizer = None
-    try:
-        model.save_pretrained(folder)
-    finally:
-        if is_gguf:
-            model.hf_quantizer = marked
-    lm.tokenizer.save_pretrained(folder)
 
 
 def _quiet() -> Any:

@@ -49,6 +49,35 @@ def test_an_exported_folder_is_one_artifact_with_its_tokenizer(exported):
     assert not list(exported.path.parent.glob("edgepress-genai-*"))  # the builder's input folder is gone
 
 
+def _genai_greedy(folder: Path, prompt: list[int], count: int) -> list[int]:
+    import onnxruntime_genai as og
+
+    model = og.Model(str(folder))
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(prompt) + count, min_length=len(prompt) + count, do_sample=False)
+    generator = og.Generator(model, params)
+    generator.append_tokens([prompt])
+    made = []
+    while not generator.is_done():
+        generator.generate_next_token()
+        made.append(int(generator.get_next_tokens()[0]))
+    return made
+
+
+def test_the_folders_run_in_onnxruntime_genai_as_they_are(llama, exported, tmp_path):
+    import torch
+
+    from edgepress.lm.onnx_weights import quantize_onnx
+    from edgepress.lm.sessions import OnnxDecoder, greedy
+
+    prompt = llama.tokenizer("def area(width, height):\n    return", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        expected = llama.model.generate(torch.tensor([prompt]), max_new_tokens=12, min_new_tokens=12, do_sample=False)[0, len(prompt):].tolist()
+    assert _genai_greedy(exported.path.parent, prompt, 12) == expected
+    q4 = quantize_onnx(exported, QuantSpec(Mode.INT4, group_size=32), tmp_path, "q4")
+    assert _genai_greedy(q4.path.parent, prompt, 12) == greedy(OnnxDecoder(q4.path), prompt, 12).tokens  # the renamed graph is the one it loads
+
+
 def test_the_decoder_runs_on_fused_attention_and_norms(exported):
     ops = exported.report["ops"]
     assert ops["com.microsoft::GroupQueryAttention"] == 2  # one per layer: rotary embedding and cache append inside
@@ -218,3 +247,29 @@ def test_artifact_folder_without_a_single_model_is_refused(tmp_path):
         load_lm(tmp_path)
     with pytest.raises(BadInputError, match="is an .onnx, .pte or .tflite file"):
         load_lm(Path(tmp_path / "model.h5"))
+
+
+@pytest.mark.parametrize("kind", ["qwen2", "mistral"])
+def test_every_supported_decoder_architecture_exports_and_generates_as_pytorch(kind, tmp_path):
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from edgepress.lm.onnx_export import export_onnx
+    from edgepress.lm.sessions import OnnxDecoder, greedy
+    from tests.lm.conftest import _tokenizer
+
+    tokenizer = _tokenizer("bpe")
+    config = AutoConfig.for_model(kind, vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                                  num_key_value_heads=2, max_position_embeddings=512, initializer_range=0.3)
+    torch.manual_seed(0)
+    folder = tmp_path / kind
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    lm = from_hf(folder, "text-generation")
+    prompt = lm.tokenizer("for item in items:\n    ", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        expected = lm.model.generate(torch.tensor([prompt]), max_new_tokens=16, min_new_tokens=16, do_sample=False)[0, len(prompt):].tolist()
+    art = export_onnx(lm, tmp_path / "out")
+    assert art.report["ops"]["com.microsoft::GroupQueryAttention"] == 2
+    assert greedy(OnnxDecoder(art.path), prompt, 16).tokens == expected
+    assert len(set(expected)) > 3
