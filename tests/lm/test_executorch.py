@@ -40,6 +40,7 @@ def test_a_pte_decoder_generates_what_pytorch_generates_and_int4_stores_its_embe
     int4 = quantize_lm(lm, "int4", group_size=32, formats=["executorch"], out_dir=tmp_path)[0]
     facts = int4.report["quantization"]
     assert facts["quantized_linears"] == 14 and facts["float_layers"] == []
+    assert len(facts["eight_bit_layers"]) == 8 and facts["eight_bit_config"] == "8da8w"  # k, v, o and down in each of 2 layers
     assert facts["lm_head"] == "lm_head" and facts["lm_head_bits"] == 8 and facts["lm_head_config"] == "8da8w"
     assert facts["embedding"] == "model.embed_tokens" and facts["embedding_bits"] == 8
     config = lm.model.config
@@ -52,6 +53,25 @@ def test_a_pte_decoder_generates_what_pytorch_generates_and_int4_stores_its_embe
     assert plain["quality"]["next_token_agreement"] == 1.0 and plain["quality"]["greedy_match_tokens"] == 6
     assert 0 < quantized["quality"]["kl_div"] < 5 and quantized["generation"]["decode_tok_s"] > 0
     assert 0 < calibrated["quality"]["kl_div"] < quantized["quality"]["kl_div"], (calibrated["quality"], quantized["quality"])
+
+
+def test_int4_keeps_the_sensitive_projections_at_8_bits_and_int8_keeps_all(tiny_llama):
+    import copy
+
+    from edgepress.lm.executorch_export import quantize_torch
+    from edgepress.lm.hf import from_hf
+    from edgepress.quantization import Mode, QuantSpec
+
+    lm = from_hf(tiny_llama, "text-generation")
+    model = copy.deepcopy(lm.model)
+    facts = quantize_torch(model, QuantSpec(Mode.INT4, group_size=32))
+    attention, mlp = model.model.layers[0].self_attn, model.model.layers[0].mlp
+    for layer in (attention.q_proj, mlp.gate_proj, mlp.up_proj):  # 4 bits, one scale per 32 inputs
+        assert layer.weight.scale.shape == (layer.out_features, layer.in_features // 32) and int(layer.weight.qdata.abs().max()) <= 8
+    for layer in (attention.k_proj, attention.v_proj, attention.o_proj, mlp.down_proj, model.lm_head):  # 8 bits, one scale per row
+        assert layer.weight.scale.numel() == layer.out_features and int(layer.weight.qdata.abs().max()) > 8
+    assert "model.layers.1.mlp.down_proj" in facts["eight_bit_layers"] and "model.layers.1.mlp.up_proj" not in facts["eight_bit_layers"]
+    assert quantize_torch(copy.deepcopy(lm.model), QuantSpec(Mode.INT8_DYNAMIC))["eight_bit_layers"] == []  # every layer is 8-bit already
 
 
 def test_the_static_cache_bounds_windows_before_any_work(tiny_llama, tmp_path):
