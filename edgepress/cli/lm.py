@@ -53,7 +53,8 @@ def quantize(folder: Path, gguf: str | None, task: str | None, mode: str, group_
     _print(made, quiet)
     for artifact in made:
         facts = artifact.report.get("quantization", {})
-        for line in float_lines(artifact.path.name, facts.get("float_weights", []) + facts.get("float_layers", [])):
+        lines = float_lines(artifact.path.name, facts.get("float_weights", []) + facts.get("float_layers", []))
+        for line in [*eight_bit_lines(artifact.path.name, facts.get("eight_bit_layers", [])), *lines]:
             err_console.print(escape(line), highlight=False, soft_wrap=True)  # one line each, however long the names
 
 
@@ -73,6 +74,14 @@ def float_lines(file: str, weights: list[dict[str, Any]]) -> list[str]:
         else:
             lines.append(f"left in float in {file}: {len(names)} weights ({', '.join(names[:2])}, ...): {reason}; all in the artifact's report")
     return lines
+
+
+def eight_bit_lines(file: str, layers: list[str]) -> list[str]:
+    """What ``quantize`` says of the layers an INT4 file keeps at 8 bits: one line, by kind of layer."""
+    if not layers:
+        return []
+    kinds = sorted({".".join(name.split(".")[-2:]) for name in layers})
+    return [f"kept at 8 bits in {file}: {len(layers)} layers ({', '.join(kinds)}): 4-bit weights there cost the most accuracy; all in the artifact's report"]
 
 
 def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | None, text: Path | None, prompt_tokens: int, new_tokens: int,
