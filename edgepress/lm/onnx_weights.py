@@ -20,7 +20,7 @@ from edgepress.errors import BadInputError
 from edgepress.quantization import Mode, QuantSpec, WeightMethod, record
 
 ACCURACY_LEVEL_INT8 = 4  # MatMulNBits: int8 compute (ORT's CPU fast path)
-GROUP_SIZES = (16, 32, 64, 128, 256)
+GROUP_SIZES = (16, 32, 64, 128, 256)  # the blocks ONNX Runtime's MatMulNBits takes; the same set for every format
 
 
 def quantize_onnx(source: Artifact, spec: QuantSpec, out_dir: Path, stem: str, calibration: Calibration | None = None) -> Artifact:
@@ -58,7 +58,7 @@ def check_widths(widths: set[int], spec: QuantSpec) -> None:
     if not spec.weight_only:
         return
     if spec.group_size not in GROUP_SIZES:
-        raise BadInputError(f"--group-size {spec.group_size} is not a block size ONNX Runtime's MatMulNBits takes ({', '.join(map(str, GROUP_SIZES))})")
+        raise BadInputError(f"--group-size {spec.group_size} is not a group size edgepress takes in any format ({', '.join(map(str, GROUP_SIZES))})")
     if widths and not any(w % spec.group_size == 0 for w in widths):
         raise BadInputError(f"--group-size {spec.group_size} divides no layer's input width ({', '.join(map(str, sorted(widths)))}); choose a divisor of one of them")
 

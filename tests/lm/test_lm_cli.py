@@ -32,7 +32,7 @@ def test_convert_quantize_and_bench_a_decoder_folder(cli, tiny_llama, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["quantize", "--hf", "{llama}", "--mode", "int4", "--group-size", "7"], "--group-size 7 is not a block size"),
+    (["quantize", "--hf", "{llama}", "--mode", "int4", "--group-size", "7"], "--group-size 7 is not a group size edgepress takes"),
     (["quantize", "--hf", "{llama}", "--mode", "int4", "--group-size", "256"], "--group-size 256 divides no layer's input width"),
     (["quantize", "--hf", "{llama}", "--mode", "int8"], "unknown language-model mode 'int8'"),
     (["convert", "--hf", "{bert}", "--task", "text-generation"], "a bert model does not fit --task text-generation"),
