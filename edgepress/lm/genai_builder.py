@@ -51,9 +51,13 @@ def builder_version() -> str:
 
 
 def _run_builder(source: Path, out: Path, cache: Path) -> None:
+    from importlib.util import find_spec
+
     from edgepress.isolation import SAFE_PATH
     from edgepress.quiet import log_child_output
 
+    if find_spec("onnxruntime_genai") is None:
+        raise ConversionError("a decoder goes to ONNX through ONNX Runtime GenAI's model builder: pip install 'edgepress[lm]' (or onnxruntime-genai)")
     argv = [sys.executable, SAFE_PATH, "-m", BUILDER, "-m", str(source), "-i", str(source), "-o", str(out), "-p", "fp32", "-e", "cpu", "-c", str(cache)]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S)
