@@ -273,3 +273,16 @@ def test_every_supported_decoder_architecture_exports_and_generates_as_pytorch(k
     assert art.report["ops"]["com.microsoft::GroupQueryAttention"] == 2
     assert greedy(OnnxDecoder(art.path), prompt, 16).tokens == expected
     assert len(set(expected)) > 3
+
+
+def test_without_onnxruntime_genai_the_decoder_export_says_what_to_install(monkeypatch, tmp_path):
+    import importlib.util
+
+    from edgepress.errors import ConversionError
+    from edgepress.lm.genai_builder import _run_builder
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime_genai" else real(name, *a))
+    with pytest.raises(ConversionError, match=r"pip install 'edgepress\[lm\]'"):
+        _run_builder(tmp_path, tmp_path / "out", tmp_path / "cache")
+    assert not (tmp_path / "out").exists()
