@@ -207,7 +207,7 @@ def test_group_sizes_and_modes_are_checked_before_any_work(llama, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(BadInputError, match="divides no layer's input width .64, 128."):
         quantize_lm(llama, "int4", group_size=256, out_dir=out)
-    with pytest.raises(BadInputError, match="not a block size"):
+    with pytest.raises(BadInputError, match="not a group size edgepress takes"):
         quantize_lm(llama, "int4", group_size=48, out_dir=out)
     with pytest.raises(BadInputError, match="gptq makes 4-bit weights"):
         quantize_lm(llama, "int8_weight", method="gptq", out_dir=out)
