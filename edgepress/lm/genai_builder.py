@@ -34,7 +34,7 @@ TIMEOUT_S = 1800.0
 
 
 def build_decoder(lm: Any, path: Path, head_dim: int) -> None:
-    """Write ``lm`` (an ``HFModel`` decoder) as ``path`` (+ ``path.onnx.data``) and ``genai_config.json`` beside it."""
+    """Write ``lm`` (an ``HFModel`` decoder) as ``path``, its weights as ``<path name>.data`` and ``genai_config.json`` beside it."""
     from edgepress.lm.hf import save_float_folder
 
     with tempfile.TemporaryDirectory(prefix="edgepress-genai-", dir=path.parent) as tmp:

@@ -8,7 +8,8 @@ optimum-onnx pins transformers < 4.58 and this environment's converters need tra
 so the encoder is wrapped here and exported with torch.onnx's dynamo exporter.
 
 An artifact is a folder ``OUT/<stem>/``: ``<stem>.onnx`` (+ ``.onnx.data``), the tokenizer,
-``config.json`` and ``generation_config.json``: the side files of one Artifact.
+``config.json`` and ``generation_config.json`` (decoders also ``genai_config.json``): the side
+files of one Artifact.
 """
 
 from __future__ import annotations
