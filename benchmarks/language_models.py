@@ -8,7 +8,7 @@ INT4's favour on a block-32 grid; block 128 is reported too). all-MiniLM-L6-v2 c
 For each model: export to ONNX (FP32), quantize (INT4 RTN at group 32 and 128, INT4 HQQ at
 group 128, INT4 GPTQ at group 32 and 128, calibrated on 16 windows of 512 tokens from the end of
 the text, INT8 weight-only, INT8 dynamic), SmolLM2 also to ExecuTorch (FP32; 8da4w RTN at group 32, GPTQ at 32, 64 and 128; 8da8w) and
-TFLite (FP32, INT4 blockwise 32, dynamic INT8), MiniLM also to TFLite and ExecuTorch (FP32, dynamic
+TFLite (FP32; INT4 blockwise RTN at 32, GPTQ at 32 and 128; dynamic INT8), MiniLM also to TFLite and ExecuTorch (FP32, dynamic
 INT8), then ``edgepress.lm.bench.bench_lm`` on the same text and
 threads: size, TTFT and decode tokens/s (encoders: p50 at sequence 128), perplexity against
 the PyTorch reference on the same token windows (encoders: embedding cosine). If
@@ -37,7 +37,8 @@ DECODER_VARIANTS = [("int4", "rtn", 32), ("int4", "rtn", 128), ("int4", "hqq", 1
                     ("int8_weight", "rtn", 32), ("int8_dynamic", "rtn", 32)]
 # ExecuTorch: FP32, 8da4w and 8da8w (each lowering takes minutes)
 PTE_VARIANTS = [None, ("int4", "rtn", 32), ("int4", "gptq", 32), ("int4", "gptq", 64), ("int4", "gptq", 128), ("int8_dynamic", "rtn", 32)]
-TFLITE_VARIANTS = [None, ("int4", "rtn", 32), ("int8_dynamic", "rtn", 32)]  # LiteRT: FP32, INT4 blockwise, dynamic_wi8_afp32
+# LiteRT: FP32, INT4 blockwise (RTN; GPTQ at 32 and 128), dynamic_wi8_afp32
+TFLITE_VARIANTS = [None, ("int4", "rtn", 32), ("int4", "gptq", 32), ("int4", "gptq", 128), ("int8_dynamic", "rtn", 32)]
 ENCODER_VARIANTS = [("int8_dynamic", "rtn", 32), ("int8_weight", "rtn", 32), ("int4", "rtn", 32)]
 
 
@@ -88,12 +89,10 @@ def static_artifacts(lm: Any, out: Path, reuse: bool, formats: list[str]) -> lis
 
 
 def _variant_name(kind: str, variant: tuple[str, str, int] | None) -> str:
-    """fp32, <mode>_g<group> (TFLite), <mode>_<method>_g<group> (.pte: two 4-bit roundings), or int8_dynamic (.pte: one scale per row, no group)."""
+    """fp32, <mode>_<method>_g<group>, or int8_dynamic (one scale per row, no group)."""
     if variant is None:
         return "fp32"
     mode, method, group = variant
-    if kind == "tflite":
-        return f"{mode}_g{group}"
     return mode if mode == "int8_dynamic" else f"{mode}_{method}_g{group}"
 
 

@@ -54,7 +54,8 @@ def quantize(folder: Path, gguf: str | None, task: str | None, mode: str, group_
     for artifact in made:
         facts = artifact.report.get("quantization", {})
         lines = float_lines(artifact.path.name, facts.get("float_weights", []) + facts.get("float_layers", []))
-        for line in [*eight_bit_lines(artifact.path.name, facts.get("eight_bit_layers", [])), *lines]:
+        narrower = narrower_group_lines(artifact.path.name, facts.get("narrower_group_layers", []))
+        for line in [*eight_bit_lines(artifact.path.name, facts.get("eight_bit_layers", [])), *narrower, *lines]:
             err_console.print(escape(line), highlight=False, soft_wrap=True)  # one line each, however long the names
 
 
@@ -80,8 +81,21 @@ def eight_bit_lines(file: str, layers: list[str]) -> list[str]:
     """What ``quantize`` says of the layers an INT4 file keeps at 8 bits: one line, by kind of layer."""
     if not layers:
         return []
-    kinds = sorted({".".join(name.split(".")[-2:]) for name in layers})
-    return [f"kept at 8 bits in {file}: {len(layers)} layers ({', '.join(kinds)}): 4-bit weights there cost the most accuracy; all in the artifact's report"]
+    return [f"kept at 8 bits in {file}: {len(layers)} layers ({', '.join(_kinds(layers))}): 4-bit weights there cost the most accuracy; all in the artifact's report"]
+
+
+def narrower_group_lines(file: str, layers: list[dict[str, Any]]) -> list[str]:
+    """What ``quantize`` says of the layers given a smaller group than asked: one line per group size and reason, by kind of layer."""
+    by_setting: dict[tuple[int, str], list[str]] = {}
+    for layer in layers:
+        by_setting.setdefault((layer["group_size"], layer["reason"]), []).append(layer["layer"])
+    return [f"at group {group} in {file}: {len(names)} layers ({', '.join(_kinds(names))}): {reason}; all in the artifact's report"
+            for (group, reason), names in sorted(by_setting.items())]
+
+
+def _kinds(names: list[str]) -> list[str]:
+    """Layer kinds, as transformers names them: ``model.layers.3.mlp.up_proj`` -> ``mlp.up_proj``."""
+    return sorted({".".join(name.split(".")[-2:]) for name in names})
 
 
 def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | None, text: Path | None, prompt_tokens: int, new_tokens: int,

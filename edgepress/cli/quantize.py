@@ -23,7 +23,7 @@ def command(
     mode: Annotated[str, typer.Option("--mode", help=MODE_HELP)] = "int8",
     data: Annotated[Optional[Path], typer.Option("--data", help="Calibration samples: .npz (x, optional y) or .npy. Without it: seeded random inputs, flagged. With --hf --method gptq: a text file (default: Python's documentation topics).")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Calibration samples to use (at most).")] = DEFAULT_CALIBRATION_SAMPLES,
-    method: Annotated[Optional[str], typer.Option("--method", help="Activation ranges on ONNX and TFLite: percentile (99.99th, the default), minmax or entropy (ONNX only; TFLite then uses minmax); with --hf, weight rounding: rtn (default), hqq (ONNX) or gptq (calibrated on text; ONNX and executorch).")] = None,
+    method: Annotated[Optional[str], typer.Option("--method", help="Activation ranges on ONNX and TFLite: percentile (99.99th, the default), minmax or entropy (ONNX only; TFLite then uses minmax); with --hf, weight rounding: rtn (default), hqq (ONNX) or gptq (calibrated on text).")] = None,
     group_size: Annotated[int, typer.Option("--group-size", help="With --hf: weights per block sharing a scale (32, 64, 128).")] = 32,
     activations: Annotated[str, typer.Option("--activations", help="uint8 (ORT's fast path) or int8.")] = "uint8",
     per_tensor: Annotated[bool, typer.Option("--per-tensor", help="One scale per weight tensor instead of per channel.")] = False,

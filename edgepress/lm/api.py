@@ -56,7 +56,7 @@ def _export_static(lm: HFModel, fmt: Format, out_dir: Path, stem: str, spec: Qua
         return export_pte(lm, out_dir, f"{stem}_pte", spec, calibration=calibration)
     from edgepress.lm.tflite_export import export_tflite
 
-    return export_tflite(lm, out_dir, f"{stem}_tflite", spec)
+    return export_tflite(lm, out_dir, f"{stem}_tflite", spec, calibration=calibration)
 
 
 def quantize_lm(lm: HFModel, mode: str | Mode = Mode.INT4, group_size: int = 32, method: str | WeightMethod = WeightMethod.RTN,

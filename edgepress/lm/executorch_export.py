@@ -17,7 +17,7 @@ Quantization is ExecuTorch's LLM quantizer (torchao underneath), before export: 
 ``int8_weight`` = 8-bit weights per group (``8w``), ``int8_dynamic`` = 8-bit dynamic
 activations with 8-bit per-channel weights (``8da8w``). The LM head is ``8da8w`` in every
 mode, as the ONNX path keeps it at 8 bits. In ``int4`` the attention's key, value and output
-projections and the MLP's down projection are ``8da8w`` too (``EIGHT_BIT_LAYERS``, as
+projections and the MLP's down projection are ``8da8w`` too (``edgepress.lm.mixed_precision``, as
 llama.cpp's Q4_K_M keeps such layers at more bits): XNNPACK's 4-bit kernels round every
 activation to 8 bits per token as well, and the two roundings together cost more than the
 4-bit weights alone. ``--method gptq`` rounds the 4-bit weights with
@@ -27,8 +27,10 @@ table with one scale per row (``int8_embedding``), looked up with plain ATen ops
 runtime has no kernel for ExecuTorch's own quantized embedding (``embedding_byte``), and a
 float table is a fifth of SmolLM2's weights (49152 x 576 floats, 113 MB). Other
 embeddings (positions, token types) stay float and are listed. A linear layer whose input width the group size
-does not divide is left in float and listed with that reason (the trap that leaves a model
-several times larger than expected).
+does not divide gets the largest smaller group that does (``layer_group``; listed as
+``narrower_group_layers``): left in float, such layers are the trap that leaves a model several
+times larger than expected (SmolLM2's 576-wide layers at group 128). One no group from 16 up
+divides stays float, listed with that reason.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
 from edgepress.lm.hf import HFModel, Task
+from edgepress.lm.mixed_precision import body_linears, eight_bit_layers, head_name, layer_group
 from edgepress.quantization import Mode, QuantSpec, WeightMethod, record
 
 if TYPE_CHECKING:
@@ -96,13 +99,6 @@ LINEAR_CONFIGS = {Mode.INT4: "8da4w", Mode.INT8_WEIGHT: "8w", Mode.INT8_DYNAMIC:
 
 HEAD_CONFIG = "8da8w"  # one scale per output row: at 4 bits SmolLM2's head alone took its perplexity from 20.6 to 24.9 (eager, 2048 tokens)
 
-# Layers (name suffixes, as transformers names them in Llama, Mistral and Qwen2) an INT4 .pte keeps at
-# HEAD_CONFIG. SmolLM2, GPTQ at group 32, eager with torchao's quantizers, 4096 tokens (float 14.705):
-# all 4-bit 15.858 (+7.85%); down_proj and v_proj 8-bit 15.495 (+5.37%); with k_proj 15.416 (+4.84%);
-# with o_proj too 15.387 (+4.64%), for 21.6 MB more than all 4-bit (the FP32 .pte is 655 MB).
-EIGHT_BIT_LAYERS = ("self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.down_proj")
-
-
 def quantize_torch(model: Any, spec: QuantSpec, calibration: Calibration | None = None) -> dict[str, Any]:
     """ExecuTorch's LLM quantization (torchao underneath) in place; returns what was quantized and what was left float."""
     import torch
@@ -111,14 +107,15 @@ def quantize_torch(model: Any, spec: QuantSpec, calibration: Calibration | None 
 
     group = 0 if spec.mode is Mode.INT8_DYNAMIC else spec.group_size  # 0: one scale per output channel
     _untie(model)
-    output = model.get_output_embeddings()
-    head = next((name for name, m in model.named_modules() if output is not None and m is output), None)
-    linears = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and name != head}
-    eight = sorted(name for name in linears if spec.mode is Mode.INT4 and name.endswith(EIGHT_BIT_LAYERS))
+    head, linears = head_name(model), body_linears(model)
+    eight = eight_bit_layers(linears) if spec.mode is Mode.INT4 else []
     rest = {name: m for name, m in linears.items() if name not in eight}
-    left = [{"layer": name, "shape": [m.out_features, m.in_features], "reason": f"input width {m.in_features} is not a multiple of the group size {group}"}
-            for name, m in rest.items() if group and m.in_features % group]
-    body = {name for name, m in rest.items() if not (group and m.in_features % group)}
+    groups = {name: layer_group(m.in_features, group) for name, m in rest.items()}  # group 0 (per channel) fits every width
+    left = [{"layer": name, "shape": [m.out_features, m.in_features], "reason": f"input width {m.in_features} is a multiple of no group size up to {group}"}
+            for name, m in rest.items() if groups[name] is None]
+    narrower = [{"layer": name, "group_size": groups[name], "reason": f"input width {rest[name].in_features} is not a multiple of {group}"}
+                for name in rest if groups[name] not in (None, group)]
+    body = {name: g for name, g in groups.items() if g is not None}
     extra: dict[str, Any] = {}
     codes: dict[str, Any] = {}
     if spec.weight_method is WeightMethod.GPTQ:
@@ -126,30 +123,32 @@ def quantize_torch(model: Any, spec: QuantSpec, calibration: Calibration | None 
 
         if calibration is None:
             raise BadInputError("--method gptq needs calibration text (quantize_lm gives it; export_pte needs calibration=)")
-        codes = gptq_linears(model, calibration.windows, body, spec.group_size)  # Hessians from the float model
+        codes = gptq_linears(model, calibration.windows, body)  # Hessians from the float model
         extra = {"calibration": calibration.describe()}
-    _quantize_linears(model, LINEAR_CONFIGS[spec.mode], group, [head, *eight] if head else eight)
+    config = LINEAR_CONFIGS[spec.mode]
+    apart = {name: (HEAD_CONFIG, 0) for name in ([head, *eight] if head else eight)} | {f["layer"]: (config, f["group_size"]) for f in narrower}
+    _quantize_linears(model, config, group, apart)
     for name, found in codes.items():
         _write_codes(model.get_submodule(name).weight, found)
     embedding = int8_embedding(model)
     left += [{"layer": name, "shape": list(m.weight.shape), "reason": "a position or token-type table: small, kept float"}
              for name, m in model.named_modules() if isinstance(m, torch.nn.Embedding)]
     return {"quantizer": f"executorch.extension.llm quantize_model_ ({LINEAR_CONFIGS[spec.mode]}), torchao {_version('torchao')}",
-            "quantized_linears": len(body) + len(eight), "float_layers": left, "lm_head": head, "lm_head_config": HEAD_CONFIG if head else None,
+            "quantized_linears": len(body) + len(eight), "float_layers": left, "narrower_group_layers": narrower, "lm_head": head, "lm_head_config": HEAD_CONFIG if head else None,
             "lm_head_bits": 8 if head else None, "eight_bit_layers": eight, "eight_bit_config": HEAD_CONFIG if eight else None,
             "embedding": embedding, "embedding_bits": 8 if embedding else None, **extra}
 
 
-def _quantize_linears(model: Any, config: str, group: int, eight_bit: list[str]) -> None:
-    """Every linear layer with ``config``, but the ones named in ``eight_bit`` (the head among them), which get ``HEAD_CONFIG``.
+def _quantize_linears(model: Any, config: str, group: int, apart: dict[str, tuple[str, int]]) -> None:
+    """Every linear layer with ``config`` at ``group``, but the ones in ``apart``, which get their own (config, group).
 
     ExecuTorch's ``quantize_model_`` takes no layer filter, so those layers are lifted out of
-    the model while the rest is quantized, then quantized on their own and put back.
+    the model while the rest is quantized, then quantized in sets that share a setting and put back.
     """
     import torch
     from executorch.extension.llm.export.quantize import quantize_model_
 
-    lifted = {name: model.get_submodule(name) for name in eight_bit}
+    lifted = {name: model.get_submodule(name) for name in apart}
     with _quiet_prints():
         for name in lifted:
             model.set_submodule(name, torch.nn.Identity())
@@ -158,8 +157,9 @@ def _quantize_linears(model: Any, config: str, group: int, eight_bit: list[str])
         finally:
             for name, layer in lifted.items():
                 model.set_submodule(name, layer)
-        if lifted:
-            quantize_model_(torch.nn.ModuleDict({str(i): layer for i, layer in enumerate(lifted.values())}), qlinear_config=HEAD_CONFIG, qlinear_group_size=0)
+        for setting in sorted(set(apart.values())):
+            layers = [layer for name, layer in lifted.items() if apart[name] == setting]
+            quantize_model_(torch.nn.ModuleDict({str(i): layer for i, layer in enumerate(layers)}), qlinear_config=setting[0], qlinear_group_size=setting[1])
 
 
 def _write_codes(weight: Any, found: Any) -> None:

@@ -74,6 +74,27 @@ def test_int4_keeps_the_sensitive_projections_at_8_bits_and_int8_keeps_all(tiny_
     assert quantize_torch(copy.deepcopy(lm.model), QuantSpec(Mode.INT8_DYNAMIC))["eight_bit_layers"] == []  # every layer is 8-bit already
 
 
+def test_a_width_the_group_does_not_divide_gets_the_largest_group_that_does(tiny_llama):
+    import copy
+
+    from edgepress.lm.executorch_export import quantize_torch
+    from edgepress.lm.mixed_precision import layer_group
+    from edgepress.quantization import Mode, QuantSpec, WeightMethod
+    from edgepress.lm.onnx_weights import Calibration
+    from edgepress.lm.text import calibration_windows
+
+    # SmolLM2: 576-wide layers at group 128 get group 64; 1536-wide keep 128; no power of two from 16 up divides 40
+    assert (layer_group(576, 128), layer_group(1536, 128), layer_group(576, 32), layer_group(40, 32), layer_group(576, 0)) == (64, 128, 32, None, 0)
+    lm = from_hf(tiny_llama, "text-generation")
+    windows = calibration_windows(lm.tokenizer, None, count=2, window=64)
+    for method in (WeightMethod.RTN, WeightMethod.GPTQ):  # GPTQ rounds on the group the layer gets
+        model = copy.deepcopy(lm.model)
+        facts = quantize_torch(model, QuantSpec(Mode.INT4, group_size=128, weight_method=method), Calibration(windows, "test"))
+        up = model.model.layers[0].mlp.up_proj  # 64 wide
+        assert up.weight.scale.shape == (up.out_features, 1) and int(up.weight.qdata.abs().max()) <= 8
+        assert facts["float_layers"] == [] and {f["group_size"] for f in facts["narrower_group_layers"]} == {64}
+
+
 def test_the_static_cache_bounds_windows_before_any_work(tiny_llama, tmp_path):
     from edgepress.errors import BadInputError
     from edgepress.lm.bench import _check_lengths

@@ -61,21 +61,22 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(cli, tiny_llama, tiny_
     assert not out.exists() and not (tmp_path / "r.json").exists()
 
 
-def test_quantize_names_the_layers_a_group_size_leaves_in_float(cli, tiny_llama, tmp_path):
+def test_quantize_names_the_layers_a_group_size_does_not_fit(cli, tiny_llama, tmp_path):
     from edgepress.lm.bench import load_lm
 
-    # hidden 64, MLP 128: k, v, o and down are 8-bit (any width); at group 128 the 6 other linears, 64 wide, stay float
+    # hidden 64, MLP 128: k, v, o and down are 8-bit (any width); at group 128 the 6 other linears, 64 wide, get group 64
     made = cli("quantize", "--hf", tiny_llama, "--mode", "int4", "--group-size", "128", "--to", "executorch", "--out", tmp_path / "out", "--quiet")
     assert made.returncode == 0, made.stderr
-    lines = [line for line in made.stderr.splitlines() if line.startswith("left in float")]
-    assert len(lines) == 1, made.stderr
-    assert lines[0].startswith(f"left in float in {tiny_llama.name}_int4_pte.pte: 6 weights (model.layers.0.self_attn.q_proj [64, 64], ")
-    assert lines[0].endswith("input width 64 is not a multiple of the group size 128; all in the artifact's report")
+    assert not [line for line in made.stderr.splitlines() if line.startswith("left in float")], made.stderr
+    narrower = [line for line in made.stderr.splitlines() if line.startswith("at group")]
+    assert narrower == [f"at group 64 in {tiny_llama.name}_int4_pte.pte: 6 layers (mlp.gate_proj, mlp.up_proj, self_attn.q_proj): "
+                        "input width 64 is not a multiple of 128; all in the artifact's report"], made.stderr
     eight = [line for line in made.stderr.splitlines() if line.startswith("kept at 8 bits")]
     assert eight == [f"kept at 8 bits in {tiny_llama.name}_int4_pte.pte: 8 layers (mlp.down_proj, self_attn.k_proj, self_attn.o_proj, "
                      "self_attn.v_proj): 4-bit weights there cost the most accuracy; all in the artifact's report"], made.stderr
-    floats = load_lm(tmp_path / "out" / f"{tiny_llama.name}_int4_pte").report["quantization"]["float_layers"]
-    assert len(floats) == 6 and not [f for f in floats if "down_proj" in f["layer"]]
+    facts = load_lm(tmp_path / "out" / f"{tiny_llama.name}_int4_pte").report["quantization"]
+    assert facts["float_layers"] == [] and len(facts["narrower_group_layers"]) == 6
+    assert {f["group_size"] for f in facts["narrower_group_layers"]} == {64} and not [f for f in facts["narrower_group_layers"] if "down_proj" in f["layer"]]
 
 
 def test_a_few_float_weights_are_named_one_per_line():

@@ -46,7 +46,7 @@ def test_gptq_writes_its_codes_into_torchao_weights_and_beats_rounding(tiny_llam
     facts = quantize_torch(gptq, QuantSpec(Mode.INT4, group_size=32, weight_method=WeightMethod.GPTQ), Calibration(windows, "test"))
     quantize_torch(rtn, QuantSpec(Mode.INT4, group_size=32))
     assert facts["calibration"]["windows"] == 8 and facts["lm_head_bits"] == 8
-    expected = gptq_linears(lm.model, windows, {"model.layers.0.mlp.up_proj"}, 32)["model.layers.0.mlp.up_proj"]
+    expected = gptq_linears(lm.model, windows, {"model.layers.0.mlp.up_proj": 32})["model.layers.0.mlp.up_proj"]
     written = gptq.get_submodule("model.layers.0.mlp.up_proj").weight.dequantize()
     assert torch.allclose(written.double(), torch.from_numpy(expected.dequantized().T), atol=1e-5)
     assert _logits_error(gptq, reference, held_out) < 0.8 * _logits_error(rtn, reference, held_out)

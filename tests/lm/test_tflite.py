@@ -44,15 +44,45 @@ def test_int4_and_int8_tflite_are_smaller_list_float_weights_and_measure_against
     from edgepress.lm.bench import bench_lm, load_lm
 
     int4, dynamic = (quantize_lm(lm, mode, group_size=32, formats=["tflite"], out_dir=tmp_path)[0] for mode in ("int4", "int8_dynamic"))
+    gptq = quantize_lm(lm, "int4", group_size=32, method="gptq", formats=["tflite"], out_dir=tmp_path / "gptq")[0]
     facts = int4.report["quantization"]
     assert int4.path.name == "tiny-llama0_int4_tflite.tflite" and facts["mode"] == "int4" and facts["group_size"] == 32
     assert facts["quantized_weight_fraction"] > 0.95 and isinstance(facts["float_layers"], list)
+    assert len(facts["eight_bit_layers"]) == 8 and facts["narrower_group_layers"] == []  # k, v, o and down in each of 2 layers
     assert int4.size_bytes < 0.45 * fp32.size_bytes and dynamic.size_bytes < 0.45 * fp32.size_bytes
     assert int4.report["debug_names_stripped_bytes"] > 0  # after quantization: the recipe's head rule matched the names
+    calibrated = gptq.report["quantization"]
+    assert calibrated["method"] == "gptq" and calibrated["gptq_layers"] == 6 and calibrated["calibration"]["windows"] > 0
+    assert _weight_types(gptq.path) == _weight_types(int4.path)
     again = load_lm(int4.path.parent)  # the folder, read back: the sidecar keeps the cache length and the recipe
     assert again.report["max_length"] == 1024 and again.quant.mode.value == "int4"
-    doc = bench_lm([load_lm(fp32.path), again, dynamic], reference=lm, prompt_tokens=16, new_tokens=6, eval_tokens=300, window=150, threads=1)
-    plain, quantized, _ = doc["results"]
+    doc = bench_lm([load_lm(fp32.path), again, gptq, dynamic], reference=lm, prompt_tokens=16, new_tokens=6, eval_tokens=300, window=150, threads=1)
+    plain, quantized, rounded, _ = doc["results"]
     assert plain["quality"]["next_token_agreement"] == 1.0 and plain["quality"]["greedy_match_tokens"] == 6
     assert abs(plain["quality"]["perplexity"] - doc["reference"]["perplexity"]) < 1e-3 * doc["reference"]["perplexity"]
     assert 0 < quantized["quality"]["kl_div"] < 5 and quantized["generation"]["decode_tok_s"] > 0
+    assert 0 < rounded["quality"]["kl_div"] < quantized["quality"]["kl_div"], (rounded["quality"], quantized["quality"])
+
+
+def test_int4_tflite_keeps_the_sensitive_projections_at_8_bits_and_fits_blocks_to_widths(lm, fp32, tmp_path):
+    from edgepress.lm.api import quantize_lm
+
+    # litert-torch's decode graph computes each layer's q, k, v, o, gate, up, down in that order, then the head
+    layer = ["int4", "int8", "int8", "int8", "int4", "int4", "int8"]
+    assert _weight_types(quantize_lm(lm, "int4", group_size=32, formats=["tflite"], out_dir=tmp_path)[0].path) == layer * 2 + ["int8"]
+    wide = quantize_lm(lm, "int4", group_size=128, formats=["tflite"], out_dir=tmp_path / "g128")[0]  # q, gate and up are 64 wide
+    facts = wide.report["quantization"]
+    assert {(f["layer"].rsplit(".", 1)[-1], f["group_size"]) for f in facts["narrower_group_layers"]} == {("q_proj", 64), ("gate_proj", 64), ("up_proj", 64)}
+    assert len(facts["narrower_group_layers"]) == 6 and _weight_types(wide.path) == layer * 2 + ["int8"]
+
+
+def _weight_types(path) -> list[str]:
+    """The type of each fully connected weight of the decode signature, in operator order."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    types = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    graph = next(g for g in model.subgraphs if g.name == b"decode")
+    return [types[graph.tensors[op.inputs[1]].type] for op in graph.operators
+            if model.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.FULLY_CONNECTED]
