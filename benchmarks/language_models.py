@@ -82,13 +82,13 @@ def static_artifacts(lm: Any, out: Path, reuse: bool, formats: list[str]) -> lis
     for kind, export, variants in (("pte", export_pte, PTE_VARIANTS), ("tflite", export_tflite, TFLITE_VARIANTS)):
         for variant in variants if ("executorch" if kind == "pte" else kind) in formats else []:
             spec = QuantSpec(Mode(variant[0]), group_size=variant[2], weight_method=WeightMethod(variant[1])) if variant else None
-            stem = f"{lm.name}_{kind}_{_variant_name(kind, variant)}"
+            stem = f"{lm.name}_{kind}_{_variant_name(variant)}"
             extra = {"calibration": gptq_calibration(lm)} if spec and spec.weight_method is WeightMethod.GPTQ else {}
             made.append(made_or_reused(out, stem, lambda: export(lm, out, stem, spec, **extra), reuse))
     return made
 
 
-def _variant_name(kind: str, variant: tuple[str, str, int] | None) -> str:
+def _variant_name(variant: tuple[str, str, int] | None) -> str:
     """fp32, <mode>_<method>_g<group>, or int8_dynamic (one scale per row, no group)."""
     if variant is None:
         return "fp32"
