@@ -45,9 +45,7 @@ def command(
     if task is not None or any(p.is_dir() for p in artifacts):
         from edgepress.cli import lm
 
-        if target != "host-cpu":
-            raise BadInputError(f"language models are measured on host-cpu only (got --target {target}); drop --target")
-        return lm.bench(artifacts, task, ref, gguf, text, prompt_tokens, new_tokens, eval_tokens, window, threads, json_out, quiet, trust_remote_code)
+        return lm.bench(artifacts, task, ref, gguf, text, prompt_tokens, new_tokens, eval_tokens, window, threads, json_out, quiet, trust_remote_code, target)
     from edgepress.intake.files import load
     from edgepress.measure import bench
     from edgepress.report.results import results_document, write_results

@@ -99,7 +99,8 @@ def _kinds(names: list[str]) -> list[str]:
 
 
 def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | None, text: Path | None, prompt_tokens: int, new_tokens: int,
-          eval_tokens: int, window: int, threads: int | None, json_out: str | None, quiet: bool, trust_remote_code: bool) -> None:
+          eval_tokens: int, window: int, threads: int | None, json_out: str | None, quiet: bool, trust_remote_code: bool,
+          target: str = "host-cpu") -> None:
     from edgepress.lm.bench import bench_lm, load_lm
     from edgepress.lm.text import read_text
     from edgepress.storage import check_writable_file, write_json_atomic
@@ -112,12 +113,19 @@ def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | Non
         from edgepress.lm.hf import Task
 
         Task.parse(task)  # a misspelt task before any file is read
+    from edgepress.lm.targets import check_target_name, lm_runner
+
+    check_target_name(target)  # before any file is read
     body = read_text(text) if text is not None else None
     artifacts = [load_lm(p) for p in paths]
     task = task or artifacts[0].report.get("task")
-    with step(f"measuring {len(artifacts)} language-model artifact(s) on host-cpu", quiet):
+    if target != "host-cpu":
+        from edgepress.lm.hf import Task
+
+        lm_runner(target, {a.format for a in artifacts}, Task.parse(task))  # a target that cannot run them, before the reference loads
+    with step(f"measuring {len(artifacts)} language-model artifact(s) on {target}", quiet):
         reference = load(ref, gguf, task, trust_remote_code) if ref else None
-        doc = bench_lm(artifacts, reference, body, prompt_tokens, new_tokens, eval_tokens, window, threads)
+        doc = bench_lm(artifacts, reference, body, prompt_tokens, new_tokens, eval_tokens, window, threads, target=target)
     if json_out == "-":
         print(json.dumps(doc, indent=2, default=str))
     elif json_out:
@@ -138,15 +146,22 @@ def _print(made: list[Any], quiet: bool) -> None:
 def _table(doc: dict[str, Any]) -> None:
     from rich.table import Table
 
-    decoder = doc["task"] == "text-generation"
-    table = Table(title=f"{doc['task']} on host-cpu, {doc['environment']['threads'] or 'all'} thread(s)")
+    decoder, env = doc["task"] == "text-generation", doc["environment"]
+    emulated = bool(env.get("emulated"))
+    where = f"{env.get('target', 'host-cpu')} (emulated: tokens/s are QEMU's, not the core's; perplexity is the host's)" if emulated else env.get("target", "host-cpu")
+    table = Table(title=f"{doc['task']} on {where}, {env['threads'] or 'all'} thread(s)")
     heads = ["artifact", "size MB"] + (["TTFT ms", "decode tok/s", "perplexity", "ref ppl", "agree", "KL"] if decoder else
-                                       ["p50 ms", "cosine mean", "cosine min"])
+                                       ["p50 ms", "cosine mean", "cosine min"]) + (["tokens as on host"] if emulated else [])
     for head in heads:
         table.add_column(head, justify="left" if head == "artifact" else "right")
     for row in doc["results"]:
-        table.add_row(*_cells(row, decoder))
+        table.add_row(*_cells(row, decoder), *([_host_match(row)] if emulated and "error" not in row else []))
     console.print(table)
+
+
+def _host_match(row: dict[str, Any]) -> str:
+    """How many leading greedy tokens the emulated run shares with the same artifact's run on the host, of how many."""
+    return f"{row['quality'].get('host_match_tokens', 0)} of {row['generation']['new_tokens']}"
 
 
 def _cells(row: dict[str, Any], decoder: bool) -> list[str]:

@@ -17,6 +17,7 @@ import numpy as np
 from edgepress.artifact import Artifact, Format, InputSpec
 from edgepress.errors import BadInputError
 from edgepress.lm.hf import HFModel, Task
+from edgepress.lm.speed import HOST, Runner
 from edgepress.lm.text import DEFAULT_EVAL_TOKENS, DEFAULT_WINDOW
 
 SCHEMA = "edgepress.lm-results"
@@ -63,27 +64,32 @@ def _load_onnx(file: Path) -> Artifact:
 
 def bench_lm(artifacts: Sequence[Artifact], reference: HFModel | None = None, text: str | None = None, prompt_tokens: int = 128,
              new_tokens: int = 64, eval_tokens: int = DEFAULT_EVAL_TOKENS, window: int = DEFAULT_WINDOW, threads: int | None = None,
-             sentences: int = DEFAULT_SENTENCES) -> dict[str, Any]:
+             sentences: int = DEFAULT_SENTENCES, target: str = "host-cpu") -> dict[str, Any]:
     """Measure language-model artifacts; quality is against ``reference`` when given.
+
+    ``target="arm64-emu[:CPU]"`` runs the generation of decoders under QEMU on that CPU model
+    (``edgepress.lm.targets``): its tokens are checked against the host's; quality stays a host figure.
 
     Example:
         >>> doc = bench_lm([load_lm("out/smollm2_int4")], reference=from_hf("SmolLM2", gguf_file="m.gguf"))
         >>> doc["results"][0]["quality"]["perplexity"] > 1
         True
     """
+    from edgepress.lm.targets import lm_runner
     from edgepress.lm.text import DEFAULT_TEXT, read_text
 
     task = _one_task(artifacts, reference)
+    runner = lm_runner(target, {a.format for a in artifacts}, task)  # before any work: a target that cannot run them
     source = DEFAULT_TEXT if text is None else "user text"
     body = read_text() if text is None else text
     tokenizer = reference.tokenizer if reference is not None else _tokenizer(artifacts[0])
     if task is Task.TEXT_GENERATION:
-        rows, ref = _decoders(artifacts, reference, tokenizer, body, prompt_tokens, new_tokens, eval_tokens, window, threads)
+        rows, ref = _decoders(artifacts, reference, tokenizer, body, prompt_tokens, new_tokens, eval_tokens, window, threads, runner)
         settings = {"prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "eval_tokens": eval_tokens, "window": window}
     else:
         rows, ref = _encoders(artifacts, reference, tokenizer, body, sentences, threads)
         settings = {"sentences": sentences, "sequence": ENCODER_SEQUENCE}
-    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "task": task.value, "environment": environment(threads),
+    return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "task": task.value, "environment": environment(threads) | {"target": runner.name, **runner.facts},
             "text": source, "settings": settings, "reference": ref, "results": rows}
 
 
@@ -110,10 +116,10 @@ def _tokenizer(artifact: Artifact) -> Any:
 
 
 def _decoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenizer: Any, text: str, prompt_tokens: int, new_tokens: int,
-              eval_tokens: int, window: int, threads: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+              eval_tokens: int, window: int, threads: int | None, runner: Runner = HOST) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     from edgepress.lm.quality import Tally
     from edgepress.lm.sessions import TorchDecoder, decoder_for, greedy
-    from edgepress.lm.speed import measure_rounds
+    from edgepress.lm.speed import ROUNDS, measure_rounds
     from edgepress.lm.text import token_ids, windows
 
     if prompt_tokens < 1 or new_tokens < 1:
@@ -132,17 +138,20 @@ def _decoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenize
         for model, tally in zip(models, tallies):
             tally.add(model.forward(chunk, model.start())[0][:-1], targets, ref_logits)
     ref_tokens = greedy(ref_model, prompt, new_tokens).tokens if ref_model else None
+    host_tokens = [greedy(model, prompt, new_tokens).tokens for model in models] if runner.emulated else None  # what the guest must reproduce
     del models
     rows = []
     speeds = measure_rounds([{"path": str(a.path), "task": Task.TEXT_GENERATION.value, "threads": threads, "prompt": prompt, "new_tokens": new_tokens,
-                              "max_length": a.report.get("max_length")} for a in artifacts])
-    for artifact, tally, speed in zip(artifacts, tallies, speeds):
+                              "max_length": a.report.get("max_length")} for a in artifacts], rounds=1 if runner.emulated else ROUNDS, runner=runner)
+    for index, (artifact, tally, speed) in enumerate(zip(artifacts, tallies, speeds)):
         quality = tally.summary()
         if ref_tally.positions:
             quality["ref_perplexity"] = ref_tally.summary()["perplexity"]
         if ref_tokens is not None and "generation" in speed:
             quality["greedy_match_tokens"] = _leading_match(speed["generation"]["tokens"], ref_tokens)
-        rows.append(_row(artifact, speed, quality))
+        if host_tokens is not None and "generation" in speed:
+            quality["host_match_tokens"] = _leading_match(speed["generation"]["tokens"], host_tokens[index])
+        rows.append(_row(artifact, speed, quality) | {"target": runner.name})
     ref = {"name": reference.name, "perplexity": ref_tally.summary()["perplexity"], "greedy_tokens": ref_tokens} if reference else None
     return rows, ref
 

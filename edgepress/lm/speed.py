@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,37 @@ ENCODER_MIN_SECONDS = 1.0
 ROUNDS = 3
 
 
-def measure_rounds(requests: list[dict[str, Any]], rounds: int = ROUNDS) -> list[dict[str, Any]]:
+# what an emulated Python runs: edgepress from a folder holding only a link to this package (the host's
+# site-packages would put x86 extension modules on the guest's path), then this module's main
+GUEST_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from edgepress.lm.speed import main; sys.exit(main(sys.argv[1:]))"
+
+
+@dataclass(frozen=True)
+class Runner:
+    """Where the speed worker runs: the host's Python (no ``prefix``), or an emulated one (``prefix``: the argv that starts it)."""
+
+    name: str = "host-cpu"
+    prefix: tuple[str, ...] = ()
+    env: dict[str, str] | None = field(default=None, compare=False)
+    facts: dict[str, Any] = field(default_factory=dict, compare=False)  # what the results say of the target
+
+    @property
+    def emulated(self) -> bool:
+        return bool(self.prefix)
+
+    def argv(self, work: Path, request: Path) -> list[str]:
+        if not self.prefix:
+            return [sys.executable, "-m", "edgepress.lm.speed", str(request)]
+        package = work / "package"
+        package.mkdir()
+        (package / "edgepress").symlink_to(Path(__file__).resolve().parents[1])
+        return [*self.prefix, "-P", "-c", GUEST_BOOT, str(package), str(request)]
+
+
+HOST = Runner()
+
+
+def measure_rounds(requests: list[dict[str, Any]], rounds: int = ROUNDS, runner: Runner = HOST) -> list[dict[str, Any]]:
     """Each request measured in ``rounds`` workers, one round each, round 1 of every request before round 2 of any.
 
     A request whose worker fails is not measured again: its result is that error.
@@ -35,7 +66,7 @@ def measure_rounds(requests: list[dict[str, Any]], rounds: int = ROUNDS) -> list
     for _ in range(rounds):
         for request, results in zip(requests, done):
             if not results or "error" not in results[-1]:
-                results.append(measure_in_worker(request | {"rounds": 1}))
+                results.append(measure_in_worker(request | {"rounds": 1}, runner=runner))
     return [merge_rounds(results) for results in done]
 
 
@@ -64,8 +95,8 @@ def _merge_generation(rounds: list[dict[str, Any]]) -> dict[str, Any]:
                         "decode_ms": latency_stats(steps) if steps.size else {}, "decode_samples_ms": steps.tolist(), "rounds": len(rounds)}
 
 
-def measure_in_worker(request: dict[str, Any], timeout_s: float = 1800) -> dict[str, Any]:
-    """Run the worker on ``request`` and return its result (``{"error": ...}`` when it failed)."""
+def measure_in_worker(request: dict[str, Any], timeout_s: float = 1800, runner: Runner = HOST) -> dict[str, Any]:
+    """Run the worker on ``request`` with ``runner`` and return its result (``{"error": ...}`` when it failed)."""
     import tempfile
 
     from edgepress.quiet import log_child_output
@@ -74,7 +105,7 @@ def measure_in_worker(request: dict[str, Any], timeout_s: float = 1800) -> dict[
         path, result = Path(tmp) / "request.json", Path(tmp) / "result.json"
         path.write_text(json.dumps(request | {"result": str(result)}))
         try:
-            done = subprocess.run([sys.executable, "-m", "edgepress.lm.speed", str(path)], capture_output=True, text=True, timeout=timeout_s)
+            done = subprocess.run(runner.argv(Path(tmp), path), capture_output=True, text=True, timeout=timeout_s, env=runner.env)
         except subprocess.TimeoutExpired:
             return {"error": f"the measurement took longer than {timeout_s:.0f} s"}
         log_child_output("language-model speed worker", done.stderr, done.stdout)

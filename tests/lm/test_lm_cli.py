@@ -42,7 +42,7 @@ def test_convert_quantize_and_bench_a_decoder_folder(cli, tiny_llama, tmp_path):
     (["quantize", "--hf", "{llama}", "--mode", "int4", "--data", "{blank}"], "--data with --hf is calibration text for --method gptq"),
     (["quantize", "--hf", "{llama}", "--mode", "int4", "--method", "gptq", "--data", "{blank}"], "--data file"),
     (["quantize", "--hf", "{llama}", "--mode", "int4", "--method", "hqq", "--to", "executorch"], "hqq is ONNX Runtime's; the ExecuTorch path takes"),
-    (["bench", "{art}", "--task", "text-generation", "--target", "arm64-emu"], "measured on host-cpu only"),
+    (["bench", "{art}", "--task", "text-generation", "--target", "gpu"], "language models are measured on host-cpu or arm64-emu[:CPU] (got --target gpu)"),
 ])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(cli, tiny_llama, tiny_bert, tmp_path, args, message):
     empty = tmp_path / "no-weights"
