@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
-from edgepress.errors import BadInputError
+from edgepress.errors import BadInputError, ConversionError
 from edgepress.lm.hf import HFModel, Task, save_float_folder
 from edgepress.lm.mixed_precision import body_linears, eight_bit_layers, layer_group
 from edgepress.quantization import Mode, QuantSpec, WeightMethod, record
@@ -218,6 +218,11 @@ def quantize_tflite(source: Path, spec: QuantSpec, path: Path, plan: LayerPlan |
 
     plan = plan or LayerPlan()
     scopes = layer_scopes(source, model) if model is not None and (plan.groups or plan.eight_bit) else {}
+    unplaced = sorted((set(plan.groups) | set(plan.eight_bit)) - set(scopes.values()))
+    if unplaced:  # their precision (and GPTQ's codes) would silently fall to the catch-all rule
+        raise ConversionError(f"litert-torch's graph has no fully connected operator holding the weights of {len(unplaced)} layers "
+                              f"({', '.join(unplaced[:2])}, ...); edgepress places each layer's precision by its weights. Quantize with --to onnx, "
+                              "or report the model")
     run = quantizer.Quantizer(str(source))
     run.load_quantization_recipe(recipe_of(spec, {scope: plan.setting(name) for scope, name in scopes.items()}))
     with _quiet():

@@ -86,3 +86,23 @@ def _weight_types(path) -> list[str]:
     graph = next(g for g in model.subgraphs if g.name == b"decode")
     return [types[graph.tensors[op.inputs[1]].type] for op in graph.operators
             if model.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.FULLY_CONNECTED]
+
+
+def test_layers_whose_weights_the_graph_does_not_hold_stop_the_quantizer(lm, tmp_path):
+    """Precision is placed by weight bytes: a model that is not the one exported would get catch-all precision, so it is refused."""
+    import copy
+
+    import torch
+
+    from edgepress.errors import ConversionError
+    from edgepress.lm.tflite_export import LayerPlan, _exported, quantize_tflite
+    from edgepress.quantization import Mode, QuantSpec
+
+    exported = _exported(lm, tmp_path, 64, 16)  # as litert-torch writes it: the names the recipe matches are still there
+    other = copy.deepcopy(lm.model)
+    with torch.no_grad():
+        other.model.layers[1].mlp.up_proj.weight.mul_(2)
+    spec = QuantSpec(Mode.INT4, group_size=32)
+    with pytest.raises(ConversionError, match=r"no fully connected operator holding the weights of 1 layers \(model.layers.1.mlp.up_proj, ...\)"):
+        quantize_tflite(exported, spec, tmp_path / "int4.tflite", LayerPlan.of(other, spec), other)
+    assert not (tmp_path / "int4.tflite").exists()
