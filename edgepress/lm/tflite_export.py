@@ -22,8 +22,8 @@ exported in float, and ai-edge-quantizer's ``dequantized_weight_recovery`` reads
 and scales back from them (the path it has for QAT checkpoints). Its own GPTQ calibrates by
 running the ``.tflite`` and rounds columns in plain order with min-max ranges: on SmolLM2
 the order and the range search of edgepress's GPTQ took group 128 from +28.6% to +9.0%.
-Layers map to the graph's fully connected operators by the module name litert-torch
-writes into each output (``torch.nn.modules.linear.Linear_<name>``).
+Each layer's precision is given to the graph's fully connected operators that hold its
+weights, found by their bytes (``layer_scopes``).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _quiet() -> Any:
 
 @dataclass(frozen=True)
 class LayerPlan:
-    """How an INT4 decoder's linear layers split by kind (``q_proj``, ``down_proj``...): 8-bit kinds, and the block size of each 4-bit kind."""
+    """How an INT4 decoder's linear layers (by module name) split between 8 bits and 4 bits, and the block size of each 4-bit one."""
 
     eight_bit: tuple[str, ...] = ()  # module names
     groups: dict[str, int] = field(default_factory=dict)  # 4-bit module name -> block size
