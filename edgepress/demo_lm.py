@@ -1,4 +1,4 @@
-"""``edgepress demo --llm``: SmolLM2-135M to ONNX in FP32, INT4 and INT8 weight-only and to TFLite INT4, measured and reported."""
+"""``edgepress demo --llm``: SmolLM2-135M to ONNX in FP32, INT4 (GPTQ) and INT8 weight-only and to TFLite INT4 (GPTQ), measured and reported."""
 
 from __future__ import annotations
 

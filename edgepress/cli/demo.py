@@ -13,7 +13,7 @@ from edgepress.cli.common import VerboseOption, WideOption, cli_errors, console,
 @cli_errors
 def command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the artifacts and results.json.")] = Path("edgepress-demo"),
-    llm: Annotated[bool, typer.Option("--llm", help="Instead: SmolLM2-135M to ONNX in FP32, INT4 and INT8 weight-only and to TFLite INT4, measured (tokens/s, perplexity).")] = False,
+    llm: Annotated[bool, typer.Option("--llm", help="Instead: SmolLM2-135M to ONNX in FP32, INT4 (GPTQ) and INT8 weight-only and to TFLite INT4 (GPTQ), measured (tokens/s, perplexity).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the results path.")] = False,
     wide: WideOption = False,
     verbose: VerboseOption = False,
