@@ -113,7 +113,7 @@ def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | Non
         from edgepress.lm.hf import Task
 
         Task.parse(task)  # a misspelt task before any file is read
-    from edgepress.lm.targets import check_target_name, lm_runner
+    from edgepress.lm.targets import check_lm_target, check_target_name
 
     check_target_name(target)  # before any file is read
     body = read_text(text) if text is not None else None
@@ -122,7 +122,7 @@ def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | Non
     if target != "host-cpu":
         from edgepress.lm.hf import Task
 
-        lm_runner(target, {a.format for a in artifacts}, Task.parse(task))  # a target that cannot run them, before the reference loads
+        check_lm_target(target, {a.format for a in artifacts}, Task.parse(task))  # a target that cannot run them, before the reference loads
     with step(f"measuring {len(artifacts)} language-model artifact(s) on {target}", quiet):
         reference = load(ref, gguf, task, trust_remote_code) if ref else None
         doc = bench_lm(artifacts, reference, body, prompt_tokens, new_tokens, eval_tokens, window, threads, target=target)

@@ -27,7 +27,7 @@ table with one scale per row (``int8_embedding``), looked up with plain ATen ops
 runtime has no kernel for ExecuTorch's own quantized embedding (``embedding_byte``), and a
 float table is a fifth of SmolLM2's weights (49152 x 576 floats, 113 MB). Other
 embeddings (positions, token types) stay float and are listed. A linear layer whose input width the group size
-does not divide gets the largest smaller group that does (``layer_group``; listed as
+does not divide gets the largest smaller group that does (``fit_groups``; listed as
 ``narrower_group_layers``): left in float, such layers are the trap that leaves a model several
 times larger than expected (SmolLM2's 576-wide layers at group 128). One no group from 16 up
 divides stays float, listed with that reason.
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
 from edgepress.lm.hf import HFModel, Task
-from edgepress.lm.mixed_precision import body_linears, eight_bit_layers, head_name, layer_group
+from edgepress.lm.mixed_precision import body_linears, eight_bit_layers, fit_groups, head_name
 from edgepress.quantization import Mode, QuantSpec, WeightMethod, record
 
 if TYPE_CHECKING:
@@ -111,12 +111,10 @@ def quantize_torch(model: Any, spec: QuantSpec, calibration: Calibration | None 
     head, linears = head_name(model), body_linears(model)
     eight = eight_bit_layers(linears) if spec.mode is Mode.INT4 else []
     rest = {name: m for name, m in linears.items() if name not in eight}
-    groups = {name: layer_group(m.in_features, group) for name, m in rest.items()}  # group 0 (per channel) fits every width
-    left = [{"layer": name, "shape": [m.out_features, m.in_features], "reason": f"input width {m.in_features} is a multiple of no group size up to {group}"}
-            for name, m in rest.items() if groups[name] is None]
-    narrower = [{"layer": name, "group_size": groups[name], "reason": f"input width {rest[name].in_features} is not a multiple of {group}"}
-                for name in rest if groups[name] not in (None, group)]
-    body = {name: g for name, g in groups.items() if g is not None}
+    fitted = fit_groups(rest, group)  # group 0 (per channel) fits every width
+    left = [{"layer": name, "shape": [rest[name].out_features, rest[name].in_features],
+             "reason": f"input width {rest[name].in_features} is a multiple of no group size up to {group}"} for name in fitted.unfitted]
+    narrower, body = fitted.narrower, fitted.fitted
     extra: dict[str, Any] = {}
     codes: dict[str, Any] = {}
     if spec.weight_method is WeightMethod.GPTQ:

@@ -10,6 +10,7 @@ blocks instead, and its INT4 keeps every body layer at 4 bits.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 # Layers (name suffixes, as transformers names them in Llama, Mistral and Qwen2) an INT4 file keeps at 8 bits.
@@ -48,3 +49,26 @@ def layer_group(width: int, group: int, smallest: int = 16) -> int | None:
     if group == 0 or width % group == 0:
         return group
     return next((g for g in (group >> k for k in range(1, 8)) if g >= smallest and width % g == 0), None)
+
+
+@dataclass(frozen=True)
+class FittedGroups:
+    """The group each layer gets (``layer_group``), the layers none fits, and the report's entries for those given a smaller group."""
+
+    fitted: dict[str, int] = field(default_factory=dict)
+    unfitted: list[str] = field(default_factory=list)
+    narrower: list[dict[str, Any]] = field(default_factory=list)
+
+
+def fit_groups(linears: dict[str, Any], group: int, smallest: int = 16) -> FittedGroups:
+    """``layer_group`` for every layer of ``linears`` (name -> ``torch.nn.Linear``)."""
+    out = FittedGroups()
+    for name, layer in linears.items():
+        got = layer_group(layer.in_features, group, smallest)
+        if got is None:
+            out.unfitted.append(name)
+            continue
+        out.fitted[name] = got
+        if got != group:
+            out.narrower.append({"layer": name, "group_size": got, "reason": f"input width {layer.in_features} is not a multiple of {group}"})
+    return out

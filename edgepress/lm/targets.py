@@ -21,18 +21,24 @@ LM_TARGETS = ("host-cpu", "arm64-emu[:CPU]")
 
 def lm_runner(target: str, formats: Iterable[Format], task: Task) -> Runner:
     """The runner of ``target`` for artifacts of ``formats``, or one line saying why they cannot run there."""
+    return HOST if check_lm_target(target, formats, task) == "host-cpu" else _emulated(target)
+
+
+def check_lm_target(target: str, formats: Iterable[Format], task: Task) -> str:
+    """The kind of ``target`` if it runs artifacts of ``formats`` and ``task``, else one line saying why not (nothing is built)."""
     from edgepress.targets.base import resolve_available
 
     if check_target_name(target) == "host-cpu":
         resolve_available(target)  # host-cpu takes no option: a typo is refused as it is for other models
-        return HOST
+        return "host-cpu"
     if task is not Task.TEXT_GENERATION:
         raise BadInputError("arm64-emu checks decoders (greedy tokens against the host's); measure encoders on host-cpu")
     if Format.EXECUTORCH in set(formats):
         raise BadInputError("edgepress does not run .pte language models on arm64-emu: its emulation sysroot carries ExecuTorch 1.0.1 "
                             f"(the newest whose aarch64 torch is CPU-only) and the .pte was written for ExecuTorch {_version('executorch')}; "
                             "check the .onnx or .tflite there")
-    return _emulated(target)
+    resolve_available(target)  # an unknown CPU model, or no QEMU here
+    return "arm64-emu"
 
 
 def check_target_name(target: str) -> str:
@@ -59,7 +65,7 @@ def _emulated(target: str) -> Runner:
     from edgepress.targets.base import resolve_available
 
     emu = resolve_available(target)
-    assert isinstance(emu, Arm64Emu)
+    assert isinstance(emu, Arm64Emu)  # check_lm_target ran first
     root = sysroot.ensure(progress=lambda message: print(f"edgepress: {message}", file=user_stderr(), flush=True))
     facts = {"emulated": True, "cpu_model": emu.cpu, "qemu_cpu": emu.qemu_cpu, "qemu": qemu.qemu_version(),
              "runtime": (sysroot.read_marker(root) or {}).get("verified", {})}

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from edgepress.artifact import Artifact, Format, InputSpec, TensorSpec
 from edgepress.errors import BadInputError, ConversionError
 from edgepress.lm.hf import HFModel, Task, save_float_folder
-from edgepress.lm.mixed_precision import body_linears, eight_bit_layers, layer_group
+from edgepress.lm.mixed_precision import body_linears, eight_bit_layers, fit_groups
 from edgepress.quantization import Mode, QuantSpec, WeightMethod, record
 
 if TYPE_CHECKING:
@@ -134,20 +134,10 @@ class LayerPlan:
             return LayerPlan()
         linears = body_linears(model)
         eight = eight_bit_layers(linears)
-        groups, narrower = {}, []
-        for name, layer in linears.items():
-            if name in eight:
-                continue
-            group = layer_group(layer.in_features, spec.group_size, smallest=min(BLOCKS))
-            if group is None:
-                eight.append(name)
-                narrower.append({"layer": name, "group_size": 0, "reason": f"input width {layer.in_features} is a multiple of no block size from "
-                                 f"{min(BLOCKS)} to {spec.group_size}: 8-bit, a scale per row"})
-                continue
-            groups[name] = group
-            if group != spec.group_size:
-                narrower.append({"layer": name, "group_size": group, "reason": f"input width {layer.in_features} is not a multiple of {spec.group_size}"})
-        return LayerPlan(tuple(sorted(eight)), groups, tuple(narrower))
+        fitted = fit_groups({name: m for name, m in linears.items() if name not in eight}, spec.group_size, smallest=min(BLOCKS))
+        no_block = [{"layer": name, "group_size": 0, "reason": f"input width {linears[name].in_features} is a multiple of no block size from "
+                     f"{min(BLOCKS)} to {spec.group_size}: 8-bit, a scale per row"} for name in fitted.unfitted]
+        return LayerPlan(tuple(sorted(eight + fitted.unfitted)), fitted.fitted, tuple(fitted.narrower + no_block))
 
     def setting(self, name: str | None) -> tuple[int, int] | None:
         """(bits, block) of the module ``name`` (block 0: a scale per row); None: not a body layer of the plan."""
@@ -255,15 +245,16 @@ def recipe_of(spec: QuantSpec, settings: dict[str, tuple[int, int] | None] | Non
                 by_setting.setdefault(setting, []).append(scope)
         for (bits, block), scopes in sorted(by_setting.items()):
             regex = "^(?:" + "|".join(re.escape(scope) for scope in sorted(scopes)) + ")$"
+            blocks = qtyping.QuantGranularity(f"BLOCKWISE_{block}") if bits == 4 else None
             if bits == 8:
                 manager.add_dynamic_config(regex=regex, operation_name=fc, num_bits=8)
             elif spec.weight_method is WeightMethod.GPTQ:
-                weights = qtyping.TensorQuantizationConfig(num_bits=4, symmetric=True, granularity=qtyping.QuantGranularity(f"BLOCKWISE_{block}"))
+                weights = qtyping.TensorQuantizationConfig(num_bits=4, symmetric=True, granularity=blocks)
                 manager.add_quantization_config(regex, fc, qtyping.OpQuantizationConfig(
                     weight_tensor_config=weights, compute_precision=qtyping.ComputePrecision.INTEGER, explicit_dequantize=False),
                     algorithm_key=AlgorithmName.DEQUANTIZED_WEIGHT_RECOVERY)
             else:
-                manager.add_dynamic_config(regex=regex, operation_name=fc, num_bits=4, granularity=qtyping.QuantGranularity(f"BLOCKWISE_{block}"))
+                manager.add_dynamic_config(regex=regex, operation_name=fc, num_bits=4, granularity=blocks)
         # the LM head and the embedding 8-bit, as on ONNX; a tied table then has one quantization for all its readers
         manager.add_dynamic_config(regex=".*logits.*", operation_name=fc, num_bits=8)  # litert-torch names the head "decode_logits_output"
         manager.add_dynamic_config(regex=".*", operation_name=embedding, num_bits=8)
