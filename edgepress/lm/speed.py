@@ -128,19 +128,37 @@ def measure(request: dict[str, Any]) -> dict[str, Any]:
     else:
         import onnxruntime  # noqa: F401
 
+        from edgepress.lm.genai_session import runs_in_genai  # imports onnxruntime_genai where it will run the file
+
+        runs_in_genai(Path(request["path"]))
+
     imported = time.perf_counter()
     out = (_decoder if request["task"] == "text-generation" else _encoder)(request, imported)
     return out | {"import_ms": (imported - start) * 1e3, "peak_rss_bytes": rss_bytes(), "threads": threads, "pinned_cpus": pinned}
 
 
 def _decoder(request: dict[str, Any], imported: float) -> dict[str, Any]:
-    from edgepress.lm.sessions import decoder_for, greedy
+    from edgepress.lm.sessions import greedy
 
-    decoder = decoder_for(Path(request["path"]), request.get("threads"), request.get("max_length"))
+    decoder, runner = generation_decoder(request)
     load_ms = (time.perf_counter() - imported) * 1e3
     greedy(decoder, request["prompt"][:8], 4)  # warm-up: first-run allocations are not decode speed
     rounds = [greedy(decoder, request["prompt"], request["new_tokens"]) for _ in range(request.get("rounds", 3))]
-    return {"load_ms": load_ms, "generation": summarize(rounds, len(request["prompt"]))}
+    return {"load_ms": load_ms, "generation": summarize(rounds, len(request["prompt"])) | {"runner": runner}}
+
+
+def generation_decoder(request: dict[str, Any]) -> tuple[Any, str]:
+    """The decoder that times generation, and what runs it: ONNX Runtime GenAI's generator where the folder is
+    made for it (its shared KV buffer is how ONNX decoders ship), else the format's own runtime."""
+    from edgepress.lm.genai_session import GenaiDecoder, runs_in_genai
+    from edgepress.lm.sessions import decoder_for
+
+    path, threads = Path(request["path"]), request.get("threads")
+    if runs_in_genai(path):
+        decoder = GenaiDecoder(path, threads, len(request["prompt"]) + request["new_tokens"])
+        return decoder, decoder.runner
+    runner = {".pte": "executorch runtime", ".tflite": "litert signature runner"}.get(path.suffix, "onnxruntime session")
+    return decoder_for(path, threads, request.get("max_length")), runner
 
 
 def summarize(rounds: list[Any], prompt_tokens: int) -> dict[str, Any]:

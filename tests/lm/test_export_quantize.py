@@ -50,18 +50,12 @@ def test_an_exported_folder_is_one_artifact_with_its_tokenizer(exported):
 
 
 def _genai_greedy(folder: Path, prompt: list[int], count: int) -> list[int]:
-    import onnxruntime_genai as og
+    from edgepress.lm.genai_session import GenaiDecoder, runs_in_genai
+    from edgepress.lm.sessions import greedy
 
-    model = og.Model(str(folder))
-    params = og.GeneratorParams(model)
-    params.set_search_options(max_length=len(prompt) + count, min_length=len(prompt) + count, do_sample=False)
-    generator = og.Generator(model, params)
-    generator.append_tokens([prompt])
-    made = []
-    while not generator.is_done():
-        generator.generate_next_token()
-        made.append(int(generator.get_next_tokens()[0]))
-    return made
+    path = next(folder.glob("*.onnx"))
+    assert runs_in_genai(path)
+    return greedy(GenaiDecoder(path, 1, len(prompt) + count), prompt, count).tokens
 
 
 def test_the_folders_run_in_onnxruntime_genai_as_they_are(llama, exported, tmp_path):
@@ -76,6 +70,24 @@ def test_the_folders_run_in_onnxruntime_genai_as_they_are(llama, exported, tmp_p
     assert _genai_greedy(exported.path.parent, prompt, 12) == expected
     q4 = quantize_onnx(exported, QuantSpec(Mode.INT4, group_size=32), tmp_path, "q4")
     assert _genai_greedy(q4.path.parent, prompt, 12) == greedy(OnnxDecoder(q4.path), prompt, 12).tokens  # the renamed graph is the one it loads
+
+
+def test_generation_is_timed_in_the_session_where_genai_cannot_load_the_graph(exported, tmp_path):
+    import json
+    import shutil
+
+    from edgepress.lm.genai_session import GENAI_CONFIG, runs_in_genai
+    from edgepress.lm.speed import generation_decoder
+
+    copy = tmp_path / "renamed"
+    shutil.copytree(exported.path.parent, copy)
+    graph = copy / exported.path.name
+    config = json.loads((copy / GENAI_CONFIG).read_text())
+    config["model"]["decoder"]["filename"] = "another.onnx"
+    (copy / GENAI_CONFIG).write_text(json.dumps(config))
+    assert runs_in_genai(exported.path) and not runs_in_genai(graph)
+    _, runner = generation_decoder({"path": str(graph), "prompt": [1, 2], "new_tokens": 2})
+    assert runner == "onnxruntime session"
 
 
 def test_the_decoder_runs_on_fused_attention_and_norms(exported):
@@ -138,6 +150,7 @@ def test_quantized_artifacts_are_measured_against_the_reference(llama, exported,
     fp32, int8, int4 = doc["results"]
     assert fp32["quality"]["perplexity"] == pytest.approx(doc["reference"]["perplexity"], rel=1e-4)
     assert fp32["quality"]["next_token_agreement"] == 1.0 and fp32["quality"]["greedy_match_tokens"] == 8
+    assert fp32["generation"]["runner"].startswith("onnxruntime-genai")  # timed with the shared KV buffer ONNX decoders ship with
     assert fp32["quality"]["scored_tokens"] == 600 - 3  # windows of 200: each predicts 199 tokens
     assert int8["quantization"]["mode"] == "int8_weight"  # recalled from the sidecar of the folder loaded by path
     assert int8["quality"]["kl_div"] < int4["quality"]["kl_div"]
