@@ -7,7 +7,7 @@ INT4's favour on a block-32 grid; block 128 is reported too). all-MiniLM-L6-v2 c
 
 For each model: export to ONNX (FP32), quantize (INT4 RTN at group 32 and 128, INT4 HQQ at
 group 128, INT4 GPTQ at group 32 and 128, calibrated on 16 windows of 512 tokens from the end of
-the text, INT8 weight-only at group 32 and 128, INT8 dynamic), SmolLM2 also to ExecuTorch (FP32; 8da4w RTN at group 32, GPTQ at 32, 64 and 128; 8da8w) and
+the text, INT8 weight-only at group 32, 64 and 128, INT8 dynamic), SmolLM2 also to ExecuTorch (FP32; 8da4w RTN at group 32, GPTQ at 32, 64 and 128; 8da8w) and
 TFLite (FP32; INT4 blockwise RTN at 32, GPTQ at 32 and 128; dynamic INT8), MiniLM also to TFLite and ExecuTorch (FP32, dynamic
 INT8), then ``edgepress.lm.bench.bench_lm`` on the same text and
 threads: size, TTFT and decode tokens/s (encoders: p50 at sequence 128), perplexity against
@@ -34,7 +34,7 @@ from edgepress.lm.table import markdown_table
 
 ROOT = Path(__file__).resolve().parent
 DECODER_VARIANTS = [("int4", "rtn", 32), ("int4", "rtn", 128), ("int4", "hqq", 128), ("int4", "gptq", 32), ("int4", "gptq", 128),
-                    ("int8_weight", "rtn", 32), ("int8_weight", "rtn", 128), ("int8_dynamic", "rtn", 32)]
+                    ("int8_weight", "rtn", 32), ("int8_weight", "rtn", 64), ("int8_weight", "rtn", 128), ("int8_dynamic", "rtn", 32)]
 # ExecuTorch: FP32, 8da4w and 8da8w (each lowering takes minutes)
 PTE_VARIANTS = [None, ("int4", "rtn", 32), ("int4", "gptq", 32), ("int4", "gptq", 64), ("int4", "gptq", 128), ("int8_dynamic", "rtn", 32)]
 # LiteRT: FP32, INT4 blockwise (RTN; GPTQ at 32 and 128), dynamic_wi8_afp32
