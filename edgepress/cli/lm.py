@@ -120,9 +120,7 @@ def bench(paths: list[Path], task: str | None, ref: Path | None, gguf: str | Non
     artifacts = [load_lm(p) for p in paths]
     task = task or artifacts[0].report.get("task")
     if target != "host-cpu":
-        from edgepress.lm.hf import Task
-
-        check_lm_target(target, {a.format for a in artifacts}, Task.parse(task))  # a target that cannot run them, before the reference loads
+        check_lm_target(target, {a.format for a in artifacts})  # a target that cannot run them, before the reference loads
     with step(f"measuring {len(artifacts)} language-model artifact(s) on {target}", quiet):
         reference = load(ref, gguf, task, trust_remote_code) if ref else None
         doc = bench_lm(artifacts, reference, body, prompt_tokens, new_tokens, eval_tokens, window, threads, target=target)
@@ -148,20 +146,26 @@ def _table(doc: dict[str, Any]) -> None:
 
     decoder, env = doc["task"] == "text-generation", doc["environment"]
     emulated = bool(env.get("emulated"))
-    where = f"{env.get('target', 'host-cpu')} (emulated: tokens/s are QEMU's, not the core's; perplexity is the host's)" if emulated else env.get("target", "host-cpu")
+    speed, quality = ("tokens/s", "perplexity") if decoder else ("latency", "cosine against the reference")
+    where = f"{env.get('target', 'host-cpu')} (emulated: {speed} is QEMU's, not the core's; {quality} is the host's)" if emulated else env.get("target", "host-cpu")
     table = Table(title=f"{doc['task']} on {where}, {env['threads'] or 'all'} thread(s)")
     heads = ["artifact", "size MB"] + (["TTFT ms", "decode tok/s", "perplexity", "ref ppl", "agree", "KL"] if decoder else
-                                       ["p50 ms", "cosine mean", "cosine min"]) + (["tokens as on host"] if emulated else [])
+                                       ["p50 ms", "cosine mean", "cosine min"]) + ([_HOST_CHECK[decoder]] if emulated else [])
     for head in heads:
         table.add_column(head, justify="left" if head == "artifact" else "right")
     for row in doc["results"]:
-        table.add_row(*_cells(row, decoder), *([_host_match(row)] if emulated and "error" not in row else []))
+        table.add_row(*_cells(row, decoder), *([_host_check(row, decoder)] if emulated and "error" not in row else []))
     console.print(table)
 
 
-def _host_match(row: dict[str, Any]) -> str:
-    """How many leading greedy tokens the emulated run shares with the same artifact's run on the host, of how many."""
-    return f"{row['quality'].get('host_match_tokens', 0)} of {row['generation']['new_tokens']}"
+_HOST_CHECK = {True: "tokens as on host", False: "cosine to host (min)"}
+
+
+def _host_check(row: dict[str, Any], decoder: bool) -> str:
+    """How the emulated run agrees with the same artifact's run on the host: leading greedy tokens, or the worst sentence's cosine."""
+    if decoder:
+        return f"{row['quality'].get('host_match_tokens', 0)} of {row['generation']['new_tokens']}"
+    return _fmt(row["quality"].get("host_cosine_min"), ".5f")
 
 
 def _cells(row: dict[str, Any], decoder: bool) -> list[str]:

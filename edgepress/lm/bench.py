@@ -79,7 +79,7 @@ def bench_lm(artifacts: Sequence[Artifact], reference: HFModel | None = None, te
     from edgepress.lm.text import DEFAULT_TEXT, read_text
 
     task = _one_task(artifacts, reference)
-    runner = lm_runner(target, {a.format for a in artifacts}, task)  # before any work: a target that cannot run them
+    runner = lm_runner(target, {a.format for a in artifacts})  # before any work: a target that cannot run them
     source = DEFAULT_TEXT if text is None else "user text"
     body = read_text() if text is None else text
     tokenizer = reference.tokenizer if reference is not None else _tokenizer(artifacts[0])
@@ -87,7 +87,7 @@ def bench_lm(artifacts: Sequence[Artifact], reference: HFModel | None = None, te
         rows, ref = _decoders(artifacts, reference, tokenizer, body, prompt_tokens, new_tokens, eval_tokens, window, threads, runner)
         settings = {"prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "eval_tokens": eval_tokens, "window": window}
     else:
-        rows, ref = _encoders(artifacts, reference, tokenizer, body, sentences, threads)
+        rows, ref = _encoders(artifacts, reference, tokenizer, body, sentences, threads, runner)
         settings = {"sentences": sentences, "sequence": ENCODER_SEQUENCE}
     return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "task": task.value, "environment": environment(threads) | {"target": runner.name, **runner.facts},
             "text": source, "settings": settings, "reference": ref, "results": rows}
@@ -165,26 +165,41 @@ def _check_lengths(artifacts: Sequence[Artifact], window: int, generated: int) -
 
 
 def _encoders(artifacts: Sequence[Artifact], reference: HFModel | None, tokenizer: Any, text: str, count: int,
-              threads: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+              threads: int | None, runner: Runner = HOST) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     from edgepress.lm.quality import cosines, mean_pool
-    from edgepress.lm.sessions import TorchEncoder, encoder_for
-    from edgepress.lm.speed import measure_rounds
+    from edgepress.lm.sessions import TorchEncoder
+    from edgepress.lm.speed import ROUNDS, measure_rounds
     from edgepress.lm.text import token_ids
 
     batch = tokenizer(sentences_of(text, count), padding=True, truncation=True, max_length=ENCODER_SEQUENCE, return_tensors="np")
     ids, mask = batch["input_ids"], batch["attention_mask"]
     ref = mean_pool(TorchEncoder(reference.model).hidden(ids, mask), mask) if reference is not None else None
     prompt = token_ids(tokenizer, text, ENCODER_SEQUENCE)
+    check = {"ids": ids[:EMULATED_SENTENCES].tolist(), "mask": mask[:EMULATED_SENTENCES].tolist()} if runner.emulated else None
+    requests = [{"path": str(a.path), "task": Task.FEATURE_EXTRACTION.value, "threads": threads, "prompt": prompt} | ({"check": check} if check else {})
+                for a in artifacts]
     rows = []
-    speeds = measure_rounds([{"path": str(a.path), "task": Task.FEATURE_EXTRACTION.value, "threads": threads, "prompt": prompt} for a in artifacts])
-    for artifact, speed in zip(artifacts, speeds):
+    for artifact, speed in zip(artifacts, measure_rounds(requests, rounds=1 if runner.emulated else ROUNDS, runner=runner)):
         quality: dict[str, Any] = {"sentences": int(ids.shape[0])}
+        got = _host_embeddings(artifact, ids, mask, threads) if ref is not None or check else None
         if ref is not None:
-            got = mean_pool(encoder_for(artifact.path, threads).hidden(ids, mask), mask)  # type: ignore[arg-type]
             sims = cosines(got, ref)
             quality |= {"cosine_mean": float(sims.mean()), "cosine_min": float(sims.min())}
-        rows.append(_row(artifact, speed, quality))
+        if check and "check_embeddings" in speed:
+            quality["host_cosine_min"] = float(cosines(np.asarray(speed.pop("check_embeddings")), got[:EMULATED_SENTENCES]).min())
+        rows.append(_row(artifact, speed, quality) | {"target": runner.name})
     return rows, ({"name": reference.name} if reference else None)
+
+
+EMULATED_SENTENCES = 8  # sentences an emulated core embeds for the check against the host (QEMU runs them slowly)
+
+
+def _host_embeddings(artifact: Artifact, ids: np.ndarray, mask: np.ndarray, threads: int | None) -> np.ndarray:
+    from edgepress.lm.quality import mean_pool
+    from edgepress.lm.sessions import encoder_for
+
+    assert artifact.path is not None  # language-model artifacts are files
+    return mean_pool(encoder_for(artifact.path, threads).hidden(ids, mask), mask)
 
 
 def sentences_of(text: str, count: int) -> list[str]:

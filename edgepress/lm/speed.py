@@ -191,7 +191,18 @@ def _encoder(request: dict[str, Any], imported: float) -> dict[str, Any]:
         start = time.perf_counter()
         encoder.hidden(ids, mask)
         samples.append((time.perf_counter() - start) * 1e3)
-    return {"load_ms": load_ms, "latency_ms": latency_stats(np.asarray(samples)), "latency_samples_ms": samples, "sequence": ids.shape[1]}
+    out = {"load_ms": load_ms, "latency_ms": latency_stats(np.asarray(samples)), "latency_samples_ms": samples, "sequence": ids.shape[1]}
+    if "check" in request:  # on an emulated core: the embeddings the host compares with its own run of the same file
+        out["check_embeddings"] = check_embeddings(encoder, request["check"]).tolist()
+    return out
+
+
+def check_embeddings(encoder: Any, check: dict[str, list[list[int]]]) -> np.ndarray:
+    """Mean-pooled embeddings of the padded sentences in ``check`` (``ids``, ``mask``)."""
+    from edgepress.lm.quality import mean_pool
+
+    ids, mask = np.asarray(check["ids"], dtype=np.int64), np.asarray(check["mask"], dtype=np.int64)
+    return mean_pool(encoder.hidden(ids, mask), mask)
 
 
 def main(argv: list[str]) -> int:

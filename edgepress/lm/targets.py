@@ -1,10 +1,12 @@
 """Where a language model's speed worker runs: ``host-cpu``, or an aarch64 CPU model under QEMU (``arm64-emu``) to check it there.
 
 On ``arm64-emu`` the worker is the same ``edgepress.lm.speed`` run by the emulation
-sysroot's Python with its aarch64 ONNX Runtime and LiteRT: greedy generation from the
-prompt, whose tokens are compared with the same artifact's on the host and with the
-reference's. Emulated speed says nothing of a real core; the results mark it. Quality
-(perplexity, KL) stays a host measurement of the same file.
+sysroot's Python with its aarch64 ONNX Runtime and LiteRT. A decoder generates greedily
+from the prompt, and its tokens are compared with the same artifact's on the host and with
+the reference's; an encoder embeds the first sentences of the text, and its embeddings are
+compared with the same artifact's on the host (cosine). Emulated speed says nothing of a
+real core; the results mark it. Quality (perplexity, KL, cosine against the reference)
+stays a host measurement of the same file.
 """
 
 from __future__ import annotations
@@ -13,26 +15,23 @@ from collections.abc import Iterable
 
 from edgepress.artifact import Format
 from edgepress.errors import BadInputError
-from edgepress.lm.hf import Task
 from edgepress.lm.speed import HOST, Runner
 
 LM_TARGETS = ("host-cpu", "arm64-emu[:CPU]")
 
 
-def lm_runner(target: str, formats: Iterable[Format], task: Task) -> Runner:
+def lm_runner(target: str, formats: Iterable[Format]) -> Runner:
     """The runner of ``target`` for artifacts of ``formats``, or one line saying why they cannot run there."""
-    return HOST if check_lm_target(target, formats, task) == "host-cpu" else _emulated(target)
+    return HOST if check_lm_target(target, formats) == "host-cpu" else _emulated(target)
 
 
-def check_lm_target(target: str, formats: Iterable[Format], task: Task) -> str:
-    """The kind of ``target`` if it runs artifacts of ``formats`` and ``task``, else one line saying why not (nothing is built)."""
+def check_lm_target(target: str, formats: Iterable[Format]) -> str:
+    """The kind of ``target`` if it runs artifacts of ``formats`` (decoders or encoders), else one line saying why not (nothing is built)."""
     from edgepress.targets.base import resolve_available
 
     if check_target_name(target) == "host-cpu":
         resolve_available(target)  # host-cpu takes no option: a typo is refused as it is for other models
         return "host-cpu"
-    if task is not Task.TEXT_GENERATION:
-        raise BadInputError("arm64-emu checks decoders (greedy tokens against the host's); measure encoders on host-cpu")
     if Format.EXECUTORCH in set(formats):
         raise BadInputError("edgepress does not run .pte language models on arm64-emu: its emulation sysroot carries ExecuTorch 1.0.1 "
                             f"(the newest whose aarch64 torch is CPU-only) and the .pte was written for ExecuTorch {_version('executorch')}; "
