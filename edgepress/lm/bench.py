@@ -67,8 +67,9 @@ def bench_lm(artifacts: Sequence[Artifact], reference: HFModel | None = None, te
              sentences: int = DEFAULT_SENTENCES, target: str = "host-cpu") -> dict[str, Any]:
     """Measure language-model artifacts; quality is against ``reference`` when given.
 
-    ``target="arm64-emu[:CPU]"`` runs the generation of decoders under QEMU on that CPU model
-    (``edgepress.lm.targets``): its tokens are checked against the host's; quality stays a host figure.
+    ``target="arm64-emu[:CPU]"`` runs the speed worker under QEMU on that CPU model
+    (``edgepress.lm.targets``): a decoder's greedy tokens, or an encoder's embeddings of the first
+    sentences, are checked against the same file's on the host; quality stays a host figure.
 
     Example:
         >>> doc = bench_lm([load_lm("out/smollm2_int4")], reference=from_hf("SmolLM2", gguf_file="m.gguf"))
