@@ -18,7 +18,7 @@ to get there; min/max ranges do worse) and it cannot leave a layer in float.
 ai-edge-quantizer calibrates the very graph that runs, in seconds, and its recipes can
 leave chosen ops in float; with the first two convolutions in float it reached 98.5%.
 
-Three settings carry that result:
+Four settings carry that result:
 
 * Activation ranges are taken over all samples. The library's default merges
   samples by a moving average, which with one-sample batches settles on a typical
@@ -34,6 +34,8 @@ Three settings carry that result:
   ``FLOAT_SHARE`` of the weights, though: in a small network the first convolutions are
   much of the model, and leaving them in float would undo the INT8 it asked for.
   XNNPACK runs the float and the int8 parts alike.
+* Each int8 layer's bias takes back the mean shift of its rounded weights
+  (``tflite_bias``), from input means read in the same float run as the percentiles.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from edgepress.converters.tflite_bias import InputMeans, correct_bias
 from edgepress.data import batches
 from edgepress.errors import ConversionError
 from edgepress.quantization import Calibration, Mode, QuantSpec
@@ -186,12 +189,13 @@ KERAS_LOWERINGS = {
 
 def quantize_static(
     src: Path, dst: Path, inputs: tuple[np.ndarray, ...], per_channel: bool = True, activation_bits: int = 8,
-    float_convs: int = FLOAT_CONVS, float_share: float = FLOAT_SHARE, percentile: float | None = None,
+    float_convs: int = FLOAT_CONVS, float_share: float = FLOAT_SHARE, percentile: float | None = None, bias_correction: bool = True,
 ) -> dict[str, Any]:
     """Quantize the float ``src`` into ``dst`` (int8 weights; int8, or int16 for int16x8, activations); returns the report entries.
 
     ``inputs`` are the calibration arrays in the model's input order and layout. Activation
     ranges clip at ``percentile`` of |x| when given (see the module docstring), else min/max.
+    ``bias_correction`` (``tflite_bias``) is on for every file edgepress writes; off only to measure what it gives.
     """
     from importlib.metadata import version
 
@@ -205,16 +209,17 @@ def quantize_static(
         q.update_quantization_recipe(f"^{re.escape(scope)}$", qtyping.TFLOperationName.ALL_SUPPORTED, algorithm_key="no_quantize")
     with _quiet():
         ranges = _calibrate(src, q.get_quantization_recipe(), inputs)
-        if percentile is not None:
-            ranges = _clip_at_percentile(src, ranges, inputs, percentile)
+        ranges, means = _float_run(src, ranges, inputs, percentile)
         result = q.quantize(ranges, enable_progress_bar=False, enable_progress_report=False)
-    dst.write_bytes(result.quantized_model)  # export_model would mark the file executable
+        quantized, corrected = correct_bias(src, bytes(result.quantized_model), means) if bias_correction else (bytes(result.quantized_model), 0)
+    dst.write_bytes(quantized)  # export_model would mark the file executable
     clipped = f"ranges at the {percentile:g}th percentile of |x|" if percentile is not None else "min/max ranges"
     return {
         "quantizer": f"ai-edge-quantizer {version('ai-edge-quantizer')} (int8 weights {granularity.value.lower()}, int{activation_bits} activations, {clipped})",
         "activations": f"int{activation_bits}",  # what the file holds, whatever the recipe asked of runtimes that have uint8
         "method": "percentile" if percentile is not None else "minmax",
         "float_ops": [name for name, _ in kept],
+        "bias_corrected": corrected,  # layers whose bias took back their weight rounding's mean shift (tflite_bias)
     }
 
 
@@ -272,10 +277,11 @@ def _calibrate(src: Path, recipe: Any, inputs: tuple[np.ndarray, ...]) -> dict[s
     return run.get_model_qsvs()
 
 
-def _clip_at_percentile(src: Path, ranges: dict[str, Any], inputs: tuple[np.ndarray, ...], percentile: float) -> dict[str, Any]:
-    """``ranges`` (the calibrator's min/max per tensor) clipped at ``percentile`` of |x| over every sample.
+def _float_run(src: Path, ranges: dict[str, Any], inputs: tuple[np.ndarray, ...], percentile: float | None) -> tuple[dict[str, Any], dict[int, np.ndarray]]:
+    """One run of the float model over every sample: ``ranges`` clipped at ``percentile`` of |x|
+    (unchanged when None), and the per-channel input means that bias correction needs.
 
-    The rule is ONNX Runtime's, streamed as on the ONNX path (``onnx_calibration.Tail``):
+    The percentile rule is ONNX Runtime's, streamed as on the ONNX path (``onnx_calibration.Tail``):
     one sample's activations at a time, only the tail above the running cut-off kept.
     """
     import numpy as np
@@ -288,13 +294,15 @@ def _clip_at_percentile(src: Path, ranges: dict[str, Any], inputs: tuple[np.ndar
     key, names, dtypes = _signature(src)
     run = interpreter.get_signature_runner(key)
     index = {d["name"]: d["index"] for d in interpreter.get_tensor_details()}
-    tensors = [name for name, qsv in ranges.items() if name in index and "min" in qsv and "max" in qsv]
+    clipped = [name for name, qsv in ranges.items() if name in index and "min" in qsv and "max" in qsv] if percentile is not None else []
     feeds = [dict(zip(names, batch)) for batch in batches(tuple(cast_integers(inputs, dtypes, names)[0]))]
-    tail = 1.0 - percentile / 100.0
-    tails = {name: Tail() for name in tensors}
+    tail = 1.0 - (percentile or 100.0) / 100.0
+    tails = {name: Tail() for name in clipped}
+    means = InputMeans(interpreter)
     for feed in feeds:
         run(**feed)
-        for name in tensors:
+        means.add(interpreter)
+        for name in clipped:
             tails[name].add(interpreter.get_tensor(index[name]), len(feeds), tail)
     for name, stats in tails.items():
         if stats.count:
@@ -302,7 +310,7 @@ def _clip_at_percentile(src: Path, ranges: dict[str, Any], inputs: tuple[np.ndar
             qsv = ranges[name]
             qsv["min"] = np.full_like(np.asarray(qsv["min"], np.float32), max(-edge, stats.low))
             qsv["max"] = np.full_like(np.asarray(qsv["max"], np.float32), min(edge, stats.high))
-    return ranges
+    return ranges, means.means()
 
 
 @contextlib.contextmanager
