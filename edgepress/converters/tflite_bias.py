@@ -21,6 +21,7 @@ which the quantizer keeps (it appends the tensors it adds).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,7 +49,7 @@ class InputMeans:
         return {output: total / self.runs for output, total in self.sums.items()}
 
 
-def correct_bias(float_path: Any, quantized: bytes, means: dict[int, np.ndarray]) -> tuple[bytes, int]:
+def correct_bias(float_path: Path, quantized: bytes, means: dict[int, np.ndarray]) -> tuple[bytes, int]:
     """``quantized`` with every int8 layer's int32 bias shifted by ``-(Wq - W) @ E[x]``; returns the file and the count of layers corrected."""
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_litert.tools import flatbuffer_utils

@@ -296,7 +296,7 @@ def _float_run(src: Path, ranges: dict[str, Any], inputs: tuple[np.ndarray, ...]
     index = {d["name"]: d["index"] for d in interpreter.get_tensor_details()}
     clipped = [name for name, qsv in ranges.items() if name in index and "min" in qsv and "max" in qsv] if percentile is not None else []
     feeds = [dict(zip(names, batch)) for batch in batches(tuple(cast_integers(inputs, dtypes, names)[0]))]
-    tail = 1.0 - (percentile or 100.0) / 100.0
+    tail = 1.0 - percentile / 100.0 if percentile is not None else 0.0  # unused without a percentile: nothing is clipped
     tails = {name: Tail() for name in clipped}
     means = InputMeans(interpreter)
     for feed in feeds:

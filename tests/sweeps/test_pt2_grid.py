@@ -84,6 +84,7 @@ passes = [{{ name = "quantize.int8_static", data = "{data}" }}]
         assert int8["artifact"]["lineage"][0].startswith("quantize.int8_static(")
         assert int8["artifact"]["size_bytes"] < 0.6 * fp32["artifact"]["size_bytes"]  # INT8 weights, not a float copy
         assert fp32["drift"]["cosine"] > 0.9999 and int8["drift"]["cosine"] > 0.99  # measured on all 8 samples
+    assert cells["int8", "tflite"]["artifact"]["report"]["quantization"]["bias_corrected"] == 3  # both convs and the linear
     assert "0 failed" in proc.stdout
 
 
